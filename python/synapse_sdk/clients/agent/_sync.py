@@ -1,0 +1,40 @@
+"""The sync agent client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from synapse_sdk._core import LineStream
+from synapse_sdk.clients.agent._base import AgentEndpointsMixin
+
+
+class AgentClient(AgentEndpointsMixin[Any, LineStream]):
+    """Client of one Synapse agent: REST calls block, log streams are iterators.
+
+    Args:
+        base_url: the agent's URL, e.g. ``"https://agent.example.com"``.
+        agent_token: sent as the ``Authorization`` header; never shown in errors or reprs.
+        user_token: sent as ``SYNAPSE-User: Token <user_token>`` when given.
+        tenant: sent as ``SYNAPSE-Tenant: Token <tenant>`` when given.
+        timeout: ``{'connect': seconds, 'read': seconds}`` for REST calls (defaults 3 and 10).
+
+    Raises:
+        ValidationError: (400) a bad ``base_url`` or ``timeout``.
+    """
+
+    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> Any:
+        query = [(k, str(v)) for k, v in params.items()] if params else None
+        return self._core.request(method, path, query, body)
+
+    def _tail(self, job_id: str, timeout: float, protocol: str) -> LineStream:
+        return self._core.tail(job_id, timeout, protocol, self._stream_limits.as_tuple())
+
+    def close(self) -> None:
+        """Nothing to release eagerly: pooled connections close with the client. Kept for symmetry."""
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,69 @@
+"""Stream limits and the argument checks shared by the clients.
+
+The checks are implemented once, in the Rust core; this module gives them their public names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synapse_sdk._core import (
+    http_to_websocket_url,
+    path_segment,
+    sanitize_error_message,
+    validate_resource_id,
+    validate_timeout,
+)
+from synapse_sdk.clients.exceptions import ValidationError
+
+__all__ = [
+    'StreamLimits',
+    'http_to_websocket_url',
+    'path_segment',
+    'sanitize_error_message',
+    'validate_resource_id',
+    'validate_timeout',
+]
+
+_LIMIT_FIELDS = ('max_messages', 'max_lines', 'max_bytes', 'max_message_size')
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """Resource limits of one log stream. ``None`` disables a limit.
+
+    Attributes:
+        max_messages: WebSocket data messages received, the final ``complete`` excepted;
+            more raises ``StreamLimitExceededError`` (429).
+        max_lines: HTTP lines received (non-empty), a final ``complete`` excepted; more raises 429.
+        max_bytes: payload bytes received on either protocol; more raises 429.
+        max_message_size: UTF-8 bytes of one message or line; a longer one is skipped, never
+            fatal, and never held whole in memory (WebSocket messages over 64 MiB fail the
+            stream with ``WebSocketError``, since the WebSocket layer holds a message whole).
+        queue_size: lines the reader may run ahead of the consumer; when that many are waiting,
+            reading stops and the server is slowed by TCP backpressure.
+    """
+
+    max_messages: int | None = 10_000
+    max_lines: int | None = 50_000
+    max_bytes: int | None = 50 * 1024 * 1024
+    max_message_size: int | None = 10_240
+    queue_size: int = 1_000
+
+    def __post_init__(self) -> None:
+        for name in _LIMIT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValidationError(400, f'{name} must be a non-negative int or None, not {value!r}')
+        size = self.queue_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValidationError(400, f'queue_size must be a positive int, not {size!r}')
+
+    def as_tuple(self) -> tuple[int | None, int | None, int | None, int | None, int]:
+        """The limits in the order the Rust core takes them."""
+        return (self.max_messages, self.max_lines, self.max_bytes, self.max_message_size, self.queue_size)
+
+    @classmethod
+    def unlimited(cls, queue_size: int = 1_000) -> StreamLimits:
+        """No limit at all: for trusted agents and benchmarks."""
+        return cls(None, None, None, None, queue_size)

@@ -1,0 +1,127 @@
+//! Decoding of one log message: a WebSocket text message or an SSE `data:` payload.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// What one message means for the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A log line to hand to the consumer.
+    Line(Cow<'a, str>),
+    /// Nothing to yield (an event with an empty or missing message).
+    Skip,
+    /// The stream ended normally.
+    Complete,
+    /// The job reported an error; the text is its message.
+    Error(Cow<'a, str>),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<&'a RawValue>,
+}
+
+/// Decodes one message.
+///
+/// A JSON object `{"type", "message"}` is an event: `complete` ends, `error` fails, any
+/// other type yields `message` (a non-empty string as is, other JSON values as their JSON
+/// text, empty or missing: nothing). Anything that is not a JSON object is the line itself.
+pub fn decode(text: &str) -> Event<'_> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return plain(text);
+    }
+    let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(trimmed) else {
+        return plain(text);
+    };
+    match envelope.kind.as_deref() {
+        Some("complete") => Event::Complete,
+        Some("error") => Event::Error(match message(envelope.message) {
+            Some(m) => m,
+            None => Cow::Borrowed("the job reported an error"),
+        }),
+        _ => message(envelope.message).map_or(Event::Skip, Event::Line),
+    }
+}
+
+fn plain(text: &str) -> Event<'_> {
+    if text.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(text)) }
+}
+
+/// The text of a `message` field; `None` when it is missing, `null` or empty.
+fn message(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let raw = raw?.get();
+    if raw.starts_with('"') {
+        let text: Cow<'_, str> = serde_json::from_str(raw).ok()?;
+        return (!text.is_empty()).then_some(text);
+    }
+    (raw != "null").then_some(Cow::Borrowed(raw))
+}
+
+/// The payload of an SSE `data:` line (one optional space after the colon), if it is one.
+#[inline]
+pub fn sse_data(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("data:")?;
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+/// Whether a line is an SSE field other than `data:`, or a comment: skipped in an event stream.
+#[inline]
+pub fn sse_other(line: &str) -> bool {
+    line.starts_with(':') || line.starts_with("event:") || line.starts_with("id:") || line.starts_with("retry:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(s: &str) -> Event<'_> {
+        Event::Line(Cow::Borrowed(s))
+    }
+
+    #[test]
+    fn log_event_yields_its_message() {
+        assert_eq!(decode(r#"{"type":"log","message":"hello"}"#), line("hello"));
+        assert_eq!(decode(r#"{"message":"a\"b\u00e9"}"#), Event::Line(Cow::Owned("a\"b\u{e9}".into())));
+    }
+
+    #[test]
+    fn complete_and_error() {
+        assert_eq!(decode(r#"{"type":"complete"}"#), Event::Complete);
+        assert_eq!(decode(r#"{"type":"error","message":"boom"}"#), Event::Error(Cow::Borrowed("boom")));
+        assert!(matches!(decode(r#"{"type":"error"}"#), Event::Error(_)));
+    }
+
+    #[test]
+    fn non_string_messages_yield_json_text_and_empty_ones_skip() {
+        assert_eq!(decode(r#"{"type":"log","message":{"a":1}}"#), line(r#"{"a":1}"#));
+        assert_eq!(decode(r#"{"type":"log","message":42}"#), line("42"));
+        assert_eq!(decode(r#"{"type":"log","message":""}"#), Event::Skip);
+        assert_eq!(decode(r#"{"type":"log","message":null}"#), Event::Skip);
+        assert_eq!(decode(r#"{"type":"log"}"#), Event::Skip);
+    }
+
+    #[test]
+    fn non_objects_are_the_line_itself() {
+        assert_eq!(decode("plain text"), line("plain text"));
+        assert_eq!(decode("{not json"), line("{not json"));
+        assert_eq!(decode("[1,2]"), line("[1,2]"));
+        assert_eq!(decode(r#""quoted""#), line(r#""quoted""#));
+        assert_eq!(decode(""), Event::Skip);
+    }
+
+    #[test]
+    fn sse_fields() {
+        assert_eq!(sse_data("data: x"), Some("x"));
+        assert_eq!(sse_data("data:x"), Some("x"));
+        assert_eq!(sse_data("data:  x"), Some(" x"));
+        assert_eq!(sse_data("datum"), None);
+        assert!(sse_other(": comment") && sse_other("event: log") && sse_other("id: 1") && sse_other("retry: 5"));
+        assert!(!sse_other("plain"));
+    }
+}

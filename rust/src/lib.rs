@@ -1,0 +1,42 @@
+//! synapse-sdk's Rust core: the streaming log reader, the REST client and the fake agent.
+//!
+//! Transport and framing modules (`lines`, `events`, `queue`, `ws`, `http`, `tail`, `rest`,
+//! `fake`) know nothing of Python; `py` is the only bridge.
+
+pub mod error;
+pub mod events;
+pub mod fake;
+pub mod http;
+pub mod limits;
+pub mod lines;
+pub mod net;
+mod py;
+pub mod queue;
+pub mod rest;
+pub mod runtime;
+pub mod tail;
+pub mod urls;
+pub mod ws;
+
+use pyo3::prelude::*;
+
+/// The extension module `synapse_sdk._core`.
+#[pymodule(gil_used = false)]
+mod _core {
+    #[pymodule_export]
+    use crate::py::client::AgentCore;
+    #[pymodule_export]
+    use crate::py::fake::FakeAgentCore;
+    #[pymodule_export]
+    use crate::py::stream::{BatchIter, LineStream};
+    #[pymodule_export]
+    use crate::py::utils::{
+        http_to_websocket_url, path_segment, sanitize_error_message, validate_resource_id, validate_timeout,
+    };
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+}

@@ -1,0 +1,148 @@
+//! `AgentCore`: the connection settings of one agent client, its REST calls and its streams.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use reqwest::Method;
+
+use crate::error::{Error, Secrets};
+use crate::limits::Limits;
+use crate::py::exceptions::IntoPyResult;
+use crate::py::stream::LineStream;
+use crate::py::{json, utils, wait};
+use crate::rest::{self, Body, Call};
+use crate::tail::{self, Protocol, TailSpec};
+use crate::{net, urls};
+
+/// `StreamLimits` as the Python layer hands it over.
+type LimitsTuple = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, usize);
+
+/// One agent: base URL, headers, pooled HTTP clients. Tokens are kept out of `repr`.
+#[pyclass(module = "synapse_sdk._core", frozen)]
+pub struct AgentCore {
+    base_url: String,
+    headers: Arc<Vec<(String, String)>>,
+    secrets: Arc<Secrets>,
+    rest: reqwest::Client,
+    stream: reqwest::Client,
+    read_timeout: Duration,
+}
+
+fn seconds(value: f64, what: &str) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Error::InvalidArgument(format!("{what} must be a positive number of seconds, not {value}")))
+}
+
+#[pymethods]
+impl AgentCore {
+    #[new]
+    #[pyo3(signature = (base_url, agent_token, user_token=None, tenant=None, connect_timeout=3.0, read_timeout=10.0))]
+    fn new(
+        py: Python<'_>,
+        base_url: &str,
+        agent_token: &str,
+        user_token: Option<&str>,
+        tenant: Option<&str>,
+        connect_timeout: f64,
+        read_timeout: f64,
+    ) -> PyResult<Self> {
+        let build = || -> Result<Self, Error> {
+            urls::parse_base(base_url)?;
+            let connect = seconds(connect_timeout, "the connect timeout")?;
+            let read_timeout = seconds(read_timeout, "the read timeout")?;
+            let mut headers = vec![("Authorization".to_owned(), agent_token.to_owned())];
+            if let Some(user) = user_token {
+                headers.push(("SYNAPSE-User".to_owned(), format!("Token {user}")));
+            }
+            if let Some(tenant) = tenant {
+                headers.push(("SYNAPSE-Tenant".to_owned(), format!("Token {tenant}")));
+            }
+            let secrets = Secrets::new([Some(agent_token), user_token, tenant].into_iter().flatten());
+            Ok(Self {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                headers: Arc::new(headers),
+                secrets: Arc::new(secrets),
+                rest: net::http_client(reqwest::Client::builder().connect_timeout(connect))?,
+                stream: net::http_client(reqwest::Client::builder())?,
+                read_timeout,
+            })
+        };
+        build().into_py_result(py)
+    }
+
+    /// Sends a REST request to `path` (relative to the base URL) and decodes the answer.
+    #[pyo3(signature = (method, path, params=None, body=None))]
+    fn request(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        path: &str,
+        params: Option<Vec<(String, String)>>,
+        body: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
+            .into_py_result(py)?;
+        let json = body.map(|b| json::dumps(&b)).transpose()?;
+        let (client, headers, secrets) = (self.rest.clone(), Arc::clone(&self.headers), Arc::clone(&self.secrets));
+        let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
+        let query = params.unwrap_or_default();
+        let answer = wait::block_on(py, async move {
+            let call = Call { method, url, headers: &headers, query: &query, json };
+            rest::call(&client, call, read_timeout, &secrets).await
+        })?;
+        match answer.into_py_result(py)? {
+            Body::Empty => Ok(py.None()),
+            Body::Json(value) => json::to_py(py, &value),
+            Body::Text(text) => Ok(text.into_pyobject(py)?.into_any().unbind()),
+        }
+    }
+
+    /// Starts tailing a job's log; arguments are checked first (400), then the connection
+    /// is made in the background.
+    fn tail(
+        &self,
+        py: Python<'_>,
+        job_id: &Bound<'_, PyAny>,
+        timeout: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        limits: LimitsTuple,
+    ) -> PyResult<LineStream> {
+        let job_id = utils::validate_resource_id(py, job_id, "job_id")?;
+        let timeout = utils::validate_timeout(py, timeout)?;
+        let protocol = protocol.extract::<String>().unwrap_or_default();
+        let spec = self.tail_spec(&job_id, timeout, &protocol, limits).into_py_result(py)?;
+        Ok(LineStream::new(tail::start(spec)))
+    }
+
+    #[getter]
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn __repr__(&self) -> String {
+        format!("AgentCore(base_url={:?})", self.base_url)
+    }
+}
+
+impl AgentCore {
+    fn tail_spec(&self, job_id: &str, timeout: f64, protocol: &str, limits: LimitsTuple) -> Result<TailSpec, Error> {
+        urls::validate_resource_id(job_id, "job_id")?;
+        urls::validate_timeout(timeout)?;
+        let protocol = Protocol::parse(protocol)?;
+        let (max_messages, max_lines, max_bytes, max_message_size, queue_size) = limits;
+        Ok(TailSpec {
+            base_url: self.base_url.clone(),
+            job_id: job_id.to_owned(),
+            headers: Arc::clone(&self.headers),
+            secrets: Arc::clone(&self.secrets),
+            protocol,
+            timeout: Duration::from_secs_f64(timeout),
+            limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
+            http: self.stream.clone(),
+        })
+    }
+}

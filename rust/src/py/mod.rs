@@ -1,0 +1,9 @@
+//! The Python bridge: the only modules that know pyo3.
+
+pub mod client;
+pub mod exceptions;
+pub mod fake;
+pub mod json;
+pub mod stream;
+pub mod utils;
+pub mod wait;

@@ -1,0 +1,299 @@
+//! The bounded queue between a stream's reader task and its consumer, in batches of lines.
+//!
+//! The reader pushes whole batches; the consumer takes a whole batch at a time and drains it
+//! without touching shared state, so the per-line cost on the consumer side is only the
+//! creation of the Python string. Capacity is counted in lines and includes the batch the
+//! consumer is still draining, so the reader never runs more than `capacity` lines ahead.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+
+/// Lines packed in one buffer: one allocation per batch, not per line.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// An empty batch with room for about `lines` lines.
+    pub fn with_capacity(lines: usize) -> Self {
+        Self { text: String::with_capacity(lines * 128), ends: Vec::with_capacity(lines) }
+    }
+
+    /// Appends one line.
+    #[inline]
+    pub fn push(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.ends.push(self.text.len());
+    }
+
+    /// Number of lines.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the batch holds no line.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Line `i`; panics when out of range, like slice indexing.
+    #[inline]
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    /// Every line, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// A hook the reader calls when the consumer may have something new to take.
+pub type Wake = Box<dyn FnOnce() + Send>;
+
+struct State {
+    batches: VecDeque<Batch>,
+    /// Lines queued plus the lines of the batch the consumer holds.
+    held: usize,
+    end: Option<Result<()>>,
+    consumer_gone: bool,
+    waker: Option<Wake>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+    space: Notify,
+    capacity: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Creates a queue of `capacity` lines (at least 1).
+pub fn channel(capacity: usize) -> (Producer, Consumer) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            batches: VecDeque::new(),
+            held: 0,
+            end: None,
+            consumer_gone: false,
+            waker: None,
+        }),
+        ready: Condvar::new(),
+        space: Notify::new(),
+        capacity: capacity.max(1),
+    });
+    (Producer { shared: Arc::clone(&shared) }, Consumer { shared, holding: 0 })
+}
+
+/// The reader's end.
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+impl Producer {
+    /// Largest batch worth building: a batch never exceeds the capacity.
+    pub fn max_batch(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Queues a batch, waiting while the queue is full. Returns `false` once the consumer is gone.
+    pub async fn send(&self, batch: Batch) -> bool {
+        loop {
+            let space = self.shared.space.notified();
+            {
+                let mut st = self.shared.lock();
+                if st.consumer_gone {
+                    return false;
+                }
+                if st.held == 0 || st.held + batch.len() <= self.shared.capacity {
+                    st.held += batch.len();
+                    st.batches.push_back(batch);
+                    self.wake(st);
+                    return true;
+                }
+            }
+            space.await;
+        }
+    }
+
+    /// Ends the stream with its outcome, after the batches already queued.
+    pub fn finish(self, outcome: Result<()>) {
+        let mut st = self.shared.lock();
+        if st.end.is_none() {
+            st.end = Some(outcome);
+        }
+        self.wake(st);
+    }
+
+    /// Whether the consumer has gone away (closed or dropped).
+    pub fn consumer_gone(&self) -> bool {
+        self.shared.lock().consumer_gone
+    }
+
+    fn wake(&self, mut st: MutexGuard<'_, State>) {
+        let waker = st.waker.take();
+        drop(st);
+        self.shared.ready.notify_one();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // A reader task that was aborted or panicked never said how it ended.
+        let mut st = self.shared.lock();
+        if st.end.is_none() {
+            st.end = Some(Err(Error::Connection("the stream's reader stopped unexpectedly".into())));
+            self.wake(st);
+        }
+    }
+}
+
+/// What the consumer finds when it looks.
+#[derive(Debug)]
+pub enum Take {
+    /// The next batch.
+    Batch(Batch),
+    /// Nothing yet; the stream goes on.
+    Empty,
+    /// The stream is over, with this outcome (given once; later calls see `Ok`).
+    End(Result<()>),
+}
+
+/// The consumer's end.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    /// Lines of the batch taken last, released when the next one is taken.
+    holding: usize,
+}
+
+impl Consumer {
+    /// Takes the next batch, or the end, without waiting.
+    pub fn try_take(&mut self) -> Take {
+        let mut st = self.shared.lock();
+        st.held -= self.holding;
+        self.holding = 0;
+        let released = st.held < self.shared.capacity;
+        let take = if let Some(batch) = st.batches.pop_front() {
+            self.holding = batch.len();
+            Take::Batch(batch)
+        } else if let Some(end) = st.end.take() {
+            st.end = Some(Ok(()));
+            Take::End(end)
+        } else {
+            Take::Empty
+        };
+        drop(st);
+        if released {
+            self.shared.space.notify_one();
+        }
+        take
+    }
+
+    /// Waits up to `timeout` for something to take; returns whether something is there.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let st = self.shared.lock();
+        let (st, _) = self
+            .shared
+            .ready
+            .wait_timeout_while(st, timeout, |st| st.batches.is_empty() && st.end.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        !st.batches.is_empty() || st.end.is_some()
+    }
+
+    /// Registers a hook called once when something arrives; called at once if something is there.
+    pub fn on_ready(&self, wake: Wake) {
+        let mut st = self.shared.lock();
+        if st.batches.is_empty() && st.end.is_none() {
+            st.waker = Some(wake);
+        } else {
+            drop(st);
+            wake();
+        }
+    }
+
+    /// Tells the reader to stop; queued lines are dropped.
+    pub fn close(&mut self) {
+        let mut st = self.shared.lock();
+        st.consumer_gone = true;
+        st.batches.clear();
+        st.waker = None;
+        drop(st);
+        self.shared.space.notify_one();
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(lines: &[&str]) -> Batch {
+        let mut b = Batch::default();
+        lines.iter().for_each(|l| b.push(l));
+        b
+    }
+
+    #[test]
+    fn batch_packs_lines() {
+        let b = batch(&["a", "", "ccc"]);
+        assert_eq!(b.iter().collect::<Vec<_>>(), ["a", "", "ccc"]);
+    }
+
+    #[tokio::test]
+    async fn reader_waits_until_the_consumer_releases_its_batch() {
+        let (tx, mut rx) = channel(2);
+        assert!(tx.send(batch(&["1", "2"])).await);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
+        assert!(blocked.is_err(), "the queue is full");
+        assert!(matches!(rx.try_take(), Take::Batch(b) if b.len() == 2));
+        // The consumer still holds its two lines: no room yet.
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
+        assert!(blocked.is_err(), "the held batch counts");
+        assert!(matches!(rx.try_take(), Take::Empty));
+        assert!(tx.send(batch(&["3"])).await);
+        tx.finish(Err(Error::Remote("x".into())));
+        assert!(matches!(rx.try_take(), Take::Batch(b) if b.get(0) == "3"));
+        assert!(matches!(rx.try_take(), Take::End(Err(Error::Remote(_)))));
+        assert!(matches!(rx.try_take(), Take::End(Ok(()))));
+    }
+
+    #[tokio::test]
+    async fn closing_the_consumer_unblocks_the_reader() {
+        let (tx, mut rx) = channel(1);
+        assert!(tx.send(batch(&["1"])).await);
+        let reader = tokio::spawn(async move { tx.send(batch(&["2"])).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        rx.close();
+        assert!(!reader.await.unwrap());
+    }
+
+    #[test]
+    fn dropped_producer_ends_with_an_error() {
+        let (tx, mut rx) = channel(4);
+        drop(tx);
+        assert!(matches!(rx.try_take(), Take::End(Err(Error::Connection(_)))));
+    }
+}

@@ -1,0 +1,131 @@
+//! REST calls to the agent: JSON in, JSON out, statuses mapped to errors.
+
+use std::time::Duration;
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+
+use crate::error::{Error, Result, Secrets};
+
+/// The decoded body of a REST answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// 204 or an empty body.
+    Empty,
+    Json(Value),
+    /// A body that is not JSON.
+    Text(String),
+}
+
+/// One REST request.
+pub struct Call<'a> {
+    pub method: Method,
+    pub url: String,
+    pub headers: &'a [(String, String)],
+    pub query: &'a [(String, String)],
+    /// A JSON body, already encoded.
+    pub json: Option<String>,
+}
+
+/// Sends a request and decodes the answer.
+///
+/// `read_timeout` bounds the whole exchange after connecting (reqwest's connect timeout is
+/// set on the client); exceeding either gives 408.
+pub async fn call(client: &reqwest::Client, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
+    let mut url = reqwest::Url::parse(&call.url).map_err(|e| Error::InvalidArgument(format!("invalid URL: {e}")))?;
+    if !call.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(call.query);
+    }
+    let mut request = client.request(call.method, url).timeout(read_timeout);
+    for (name, value) in call.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if let Some(json) = call.json {
+        request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json);
+    }
+    let response = request.send().await.map_err(|e| send_error(&e))?;
+    let response = check_status(response, secrets).await?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| send_error(&e))?;
+    Ok(decode(status, &bytes))
+}
+
+fn decode(status: StatusCode, bytes: &[u8]) -> Body {
+    if status == StatusCode::NO_CONTENT || bytes.iter().all(u8::is_ascii_whitespace) {
+        return Body::Empty;
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Body::Json(value),
+        Err(_) => Body::Text(String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+/// Passes a 2xx answer through; anything else becomes `Error::Status` with the server's detail.
+pub async fn check_status(response: Response, secrets: &Secrets) -> Result<Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(Error::Status { code: status.as_u16(), detail: detail_of(status.as_u16(), &body, secrets) })
+}
+
+/// The user-facing detail of an error answer: its JSON `detail` (or the body), scrubbed and bounded.
+pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
+    let from_json = serde_json::from_str::<Value>(body).ok().and_then(|v| match v.get("detail") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+        None => None,
+    });
+    let mut detail = from_json.unwrap_or_else(|| body.trim().to_owned());
+    if detail.is_empty() {
+        detail = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("error").to_owned();
+    }
+    if detail.len() > 1000 {
+        let cut = (0..=1000).rev().find(|&i| detail.is_char_boundary(i)).unwrap_or(0);
+        detail.truncate(cut);
+        detail.push('…');
+    }
+    secrets.scrub(&detail)
+}
+
+/// Maps a reqwest failure before or while receiving an answer.
+pub fn send_error(e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        Error::Timeout(format!("the agent did not answer in time: {}", cause(e)))
+    } else if e.is_builder() {
+        Error::InvalidArgument(format!("invalid request: {}", cause(e)))
+    } else {
+        Error::Connection(format!("connecting to the agent failed: {}", cause(e)))
+    }
+}
+
+/// The innermost cause of a reqwest error, without the URL.
+pub fn cause(e: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(inner) = source.source() {
+        source = inner;
+    }
+    source.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_decode_to_json_text_or_nothing() {
+        assert_eq!(decode(StatusCode::OK, b"{\"a\":1}"), Body::Json(serde_json::json!({"a": 1})));
+        assert_eq!(decode(StatusCode::OK, b"plain"), Body::Text("plain".into()));
+        assert_eq!(decode(StatusCode::OK, b" \n"), Body::Empty);
+        assert_eq!(decode(StatusCode::NO_CONTENT, b"x"), Body::Empty);
+    }
+
+    #[test]
+    fn details_are_scrubbed_and_bounded() {
+        let secrets = Secrets::new(["tok"]);
+        assert_eq!(detail_of(401, r#"{"detail":"bad tok"}"#, &secrets), "bad ***");
+        assert_eq!(detail_of(500, "", &secrets), "Internal Server Error");
+        assert!(detail_of(500, &"é".repeat(2000), &secrets).len() <= 1004);
+    }
+}

@@ -1,0 +1,108 @@
+//! Building request URLs and checking arguments before any I/O.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::Url;
+
+use crate::error::{Error, Result};
+
+/// Characters kept as they are in a free-form path segment: unreserved ones and `@`
+/// (`code@version`). Everything else, `/`, `?`, `#` and `%` included, is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'@');
+
+/// Checks a job, node or task id: 1 to 100 characters of `A-Z a-z 0-9 - _`.
+pub fn validate_resource_id(id: &str, name: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::InvalidArgument(format!("{name} must not be empty")));
+    }
+    if id.len() > 100 {
+        return Err(Error::InvalidArgument(format!("{name} must be at most 100 characters")));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(Error::InvalidArgument(format!("{name} may contain only letters, digits, '-' and '_'")));
+    }
+    Ok(())
+}
+
+/// Checks a streaming timeout in seconds: `0 < timeout <= 300`.
+pub fn validate_timeout(timeout: f64) -> Result<()> {
+    if timeout.is_nan() || timeout <= 0.0 || timeout > 300.0 {
+        return Err(Error::InvalidArgument(format!("timeout must be greater than 0 and at most 300 seconds, not {timeout}")));
+    }
+    Ok(())
+}
+
+/// Encodes a free-form name as one path segment; `.`/`..` and empty names are refused
+/// because URL parsers resolve them even when percent-encoded.
+pub fn path_segment(name: &str, what: &str) -> Result<String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Error::InvalidArgument(format!("{what} must be a non-empty name other than '.' and '..'")));
+    }
+    Ok(utf8_percent_encode(name, SEGMENT).to_string())
+}
+
+/// Joins the base URL and a path with exactly one `/` between them.
+pub fn join(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+/// Parses the base URL given to a client: `http` or `https` with a host.
+pub fn parse_base(base: &str) -> Result<Url> {
+    let url = Url::parse(base).map_err(|e| Error::InvalidArgument(format!("invalid base_url: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Error::InvalidArgument("base_url must be an http:// or https:// URL with a host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::InvalidArgument("base_url must not carry credentials; pass tokens as arguments".into()));
+    }
+    Ok(url)
+}
+
+/// `http`→`ws` and `https`→`wss`; other URLs are returned unchanged.
+pub fn http_to_websocket(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        url.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_ids() {
+        assert!(validate_resource_id("raysubmit_abc-123", "job_id").is_ok());
+        for bad in ["", "a/b", "a b", "../x", "é", &"x".repeat(101)] {
+            assert_eq!(validate_resource_id(bad, "job_id").unwrap_err().status_code(), 400, "{bad}");
+        }
+        assert!(validate_resource_id(&"x".repeat(100), "job_id").is_ok());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert!(validate_timeout(0.001).is_ok() && validate_timeout(300.0).is_ok());
+        for bad in [0.0, -1.0, 300.5, f64::NAN, f64::INFINITY] {
+            assert!(validate_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn segments_cannot_escape_their_place() {
+        assert_eq!(path_segment("../admin?x=1#f", "name").unwrap(), "..%2Fadmin%3Fx%3D1%23f");
+        assert_eq!(path_segment("code@1.2.0", "lookup").unwrap(), "code@1.2.0");
+        assert_eq!(path_segment("a b%", "name").unwrap(), "a%20b%25");
+        assert!(path_segment("..", "name").is_err() && path_segment("", "name").is_err());
+    }
+
+    #[test]
+    fn joining_and_schemes() {
+        assert_eq!(join("http://h:1/api/", "/jobs/"), "http://h:1/api/jobs/");
+        assert_eq!(join("http://h:1", "jobs/"), "http://h:1/jobs/");
+        assert_eq!(http_to_websocket("https://h/x"), "wss://h/x");
+        assert_eq!(http_to_websocket("http://h/x"), "ws://h/x");
+        assert!(parse_base("ftp://h").is_err() && parse_base("http://u:p@h").is_err() && parse_base("nope").is_err());
+    }
+}
