@@ -24,6 +24,8 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
+    use crate::py::aio::{AsyncCall, AsyncLineStream, Done, Hub};
+    #[pymodule_export]
     use crate::py::client::AgentCore;
     #[pymodule_export]
     use crate::py::fake::FakeAgentCore;

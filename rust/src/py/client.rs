@@ -9,6 +9,7 @@ use reqwest::Method;
 use crate::error::{Error, Secrets};
 use crate::limits::Limits;
 use crate::py::exceptions::IntoPyResult;
+use crate::py::aio::{AsyncCall, AsyncLineStream};
 use crate::py::stream::LineStream;
 use crate::py::{json, utils, wait};
 use crate::rest::{self, Body, Call};
@@ -83,22 +84,23 @@ impl AgentCore {
         params: Option<Vec<(String, String)>>,
         body: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
-            .into_py_result(py)?;
-        let json = body.map(|b| json::dumps(&b)).transpose()?;
-        let (client, headers, secrets) = (self.rest.clone(), Arc::clone(&self.headers), Arc::clone(&self.secrets));
-        let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
-        let query = params.unwrap_or_default();
-        let answer = wait::block_on(py, async move {
-            let call = Call { method, url, headers: &headers, query: &query, json };
-            rest::call(&client, call, read_timeout, &secrets).await
-        })?;
-        match answer.into_py_result(py)? {
-            Body::Empty => Ok(py.None()),
-            Body::Json(value) => json::to_py(py, &value),
-            Body::Text(text) => Ok(text.into_pyobject(py)?.into_any().unbind()),
-        }
+        let call = self.call(py, method, path, params, body)?;
+        let answer = wait::block_on(py, call)?;
+        body_to_py(py, answer)
+    }
+
+    /// `request` as an awaitable; the request starts at once.
+    #[pyo3(signature = (method, path, params=None, body=None))]
+    fn request_async(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        path: &str,
+        params: Option<Vec<(String, String)>>,
+        body: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<AsyncCall> {
+        let call = self.call(py, method, path, params, body)?;
+        Ok(AsyncCall::spawn(call, body_to_py))
     }
 
     /// Starts tailing a job's log; arguments are checked first (400), then the connection
@@ -111,11 +113,21 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
     ) -> PyResult<LineStream> {
-        let job_id = utils::validate_resource_id(py, job_id, "job_id")?;
-        let timeout = utils::validate_timeout(py, timeout)?;
-        let protocol = protocol.extract::<String>().unwrap_or_default();
-        let spec = self.tail_spec(&job_id, timeout, &protocol, limits).into_py_result(py)?;
+        let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
         Ok(LineStream::new(tail::start(spec)))
+    }
+
+    /// `tail` for `async for`.
+    fn tail_async(
+        &self,
+        py: Python<'_>,
+        job_id: &Bound<'_, PyAny>,
+        timeout: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        limits: LimitsTuple,
+    ) -> PyResult<AsyncLineStream> {
+        let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        Ok(AsyncLineStream::new(tail::start(spec)))
     }
 
     #[getter]
@@ -128,15 +140,53 @@ impl AgentCore {
     }
 }
 
+fn body_to_py(py: Python<'_>, answer: crate::error::Result<Body>) -> PyResult<Py<PyAny>> {
+    match answer.into_py_result(py)? {
+        Body::Empty => Ok(py.None()),
+        Body::Json(value) => json::to_py(py, &value),
+        Body::Text(text) => Ok(text.into_pyobject(py)?.into_any().unbind()),
+    }
+}
+
 impl AgentCore {
-    fn tail_spec(&self, job_id: &str, timeout: f64, protocol: &str, limits: LimitsTuple) -> Result<TailSpec, Error> {
-        urls::validate_resource_id(job_id, "job_id")?;
-        urls::validate_timeout(timeout)?;
-        let protocol = Protocol::parse(protocol)?;
+    /// Checks the arguments of a REST call and returns the future that makes it.
+    fn call(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        path: &str,
+        params: Option<Vec<(String, String)>>,
+        body: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<impl std::future::Future<Output = crate::error::Result<Body>> + Send + 'static> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
+            .into_py_result(py)?;
+        let json = body.map(|b| json::dumps(&b)).transpose()?;
+        let (client, headers, secrets) = (self.rest.clone(), Arc::clone(&self.headers), Arc::clone(&self.secrets));
+        let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
+        let query = params.unwrap_or_default();
+        Ok(async move {
+            let call = Call { method, url, headers: &headers, query: &query, json };
+            rest::call(&client, call, read_timeout, &secrets).await
+        })
+    }
+
+    /// Checks the arguments of a tail (400 before any I/O) and builds its spec.
+    fn tail_spec(
+        &self,
+        py: Python<'_>,
+        job_id: &Bound<'_, PyAny>,
+        timeout: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        limits: LimitsTuple,
+    ) -> PyResult<TailSpec> {
+        let job_id = utils::validate_resource_id(py, job_id, "job_id")?;
+        let timeout = utils::validate_timeout(py, timeout)?;
+        let protocol = Protocol::parse(&protocol.extract::<String>().unwrap_or_default()).into_py_result(py)?;
         let (max_messages, max_lines, max_bytes, max_message_size, queue_size) = limits;
         Ok(TailSpec {
             base_url: self.base_url.clone(),
-            job_id: job_id.to_owned(),
+            job_id,
             headers: Arc::clone(&self.headers),
             secrets: Arc::clone(&self.secrets),
             protocol,

@@ -1,6 +1,8 @@
 //! The Python bridge: the only modules that know pyo3.
 
+pub mod aio;
 pub mod client;
+pub mod cursor;
 pub mod exceptions;
 pub mod fake;
 pub mod json;

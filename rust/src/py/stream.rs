@@ -3,9 +3,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
+use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr;
 use crate::py::wait::SLICE;
-use crate::queue::{Batch, Take};
 use crate::tail::Tail;
 
 /// The lines of one job's log, as they arrive.
@@ -15,49 +15,30 @@ use crate::tail::Tail;
 /// none is queued does it wait, with the GIL released, in slices that let Ctrl-C through.
 #[pyclass(module = "synapse_sdk._core")]
 pub struct LineStream {
-    tail: Option<Tail>,
-    batch: Batch,
-    pos: usize,
+    cursor: Cursor,
 }
 
 impl LineStream {
     /// Wraps a started stream.
     pub fn new(tail: Tail) -> Self {
-        Self { tail: Some(tail), batch: Batch::default(), pos: 0 }
+        Self { cursor: Cursor::new(tail) }
     }
 
-    /// Loads the next batch; `false` at the normal end, the stream's error at a failed end.
-    fn refill(&mut self, py: Python<'_>) -> PyResult<bool> {
+    /// Waits until lines are ready: `false` at the normal end, the stream's error at a failed end.
+    fn ready(&mut self, py: Python<'_>) -> PyResult<bool> {
         loop {
-            let Some(tail) = self.tail.as_mut() else { return Ok(false) };
-            match tail.consumer.try_take() {
-                Take::Batch(batch) => {
-                    self.batch = batch;
-                    self.pos = 0;
-                    return Ok(true);
-                }
-                Take::End(outcome) => {
-                    self.tail = None;
-                    return outcome.map(|()| false).map_err(|e| to_pyerr(py, e));
-                }
-                Take::Empty => {
-                    let consumer = &tail.consumer;
-                    py.detach(|| consumer.wait(SLICE));
+            match self.cursor.advance() {
+                Step::Ready => return Ok(true),
+                Step::End(outcome) => return outcome.map(|()| false).map_err(|e| to_pyerr(py, e)),
+                Step::Empty => {
+                    if let Some(tail) = self.cursor.tail() {
+                        let consumer = &tail.consumer;
+                        py.detach(|| consumer.wait(SLICE));
+                    }
                     py.check_signals()?;
                 }
             }
         }
-    }
-
-    /// The rest of the current batch, or the next one, as a list; `None` at the end.
-    fn next_list<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        if self.pos >= self.batch.len() && !self.refill(py)? {
-            return Ok(None);
-        }
-        let lines = (self.pos..self.batch.len()).map(|i| PyString::new(py, self.batch.get(i)));
-        let list = PyList::new(py, lines)?;
-        self.pos = self.batch.len();
-        Ok(Some(list))
     }
 }
 
@@ -68,12 +49,7 @@ impl LineStream {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
-        if self.pos >= self.batch.len() && !self.refill(py)? {
-            return Ok(None);
-        }
-        let line = PyString::new(py, self.batch.get(self.pos));
-        self.pos += 1;
-        Ok(Some(line))
+        if self.cursor.has_line() || self.ready(py)? { Ok(Some(self.cursor.line(py))) } else { Ok(None) }
     }
 
     /// Iterates over lists of lines, one per batch received, for bulk consumers.
@@ -83,15 +59,13 @@ impl LineStream {
 
     /// Closes the connection at once; the iteration ends. Safe to call more than once.
     fn close(&mut self) {
-        self.tail = None;
-        self.batch = Batch::default();
-        self.pos = 0;
+        self.cursor.close();
     }
 
     /// Whether the stream is still open (not ended, failed or closed).
     #[getter]
     fn open(&self) -> bool {
-        self.tail.is_some()
+        self.cursor.tail().is_some()
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -116,7 +90,8 @@ impl BatchIter {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        self.stream.bind(py).borrow_mut().next_list(py)
+        let mut stream = self.stream.bind(py).borrow_mut();
+        if stream.cursor.has_line() || stream.ready(py)? { stream.cursor.rest(py).map(Some) } else { Ok(None) }
     }
 
     /// Closes the underlying stream.

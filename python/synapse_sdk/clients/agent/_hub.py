@@ -1,0 +1,27 @@
+"""One wake-up hub per asyncio event loop, shared by every stream and call on that loop.
+
+The hub's socket is watched with ``loop.add_reader``: the Rust reader threads write one
+byte when a parked consumer has something new, and the loop resolves all woken futures
+in one callback. Works on any loop with ``add_reader`` (the default loop and uvloop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from synapse_sdk._core import Hub
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def current() -> tuple[asyncio.AbstractEventLoop, Hub]:
+    """The running loop and its hub, created and registered on first use."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = Hub()
+        loop.add_reader(hub.fileno(), hub.drain)
+        _hubs[loop] = hub
+        weakref.finalize(loop, _hubs.pop, loop, None)
+    return loop, hub

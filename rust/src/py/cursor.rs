@@ -1,0 +1,86 @@
+//! The consumer side of a stream, shared by the sync and async iterators: the batch being
+//! drained and the queue to refill it from.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+
+use crate::error::Result;
+use crate::queue::{Batch, Take};
+use crate::tail::Tail;
+
+/// What the cursor found when asked for more.
+pub enum Step {
+    /// Lines are ready in the current batch.
+    Ready,
+    /// Nothing yet: wait for the queue.
+    Empty,
+    /// The stream is over, normally or with an error.
+    End(Result<()>),
+}
+
+/// A stream's consumer end plus the batch it is draining.
+pub struct Cursor {
+    tail: Option<Tail>,
+    batch: Batch,
+    pos: usize,
+}
+
+impl Cursor {
+    /// Wraps a started stream.
+    pub fn new(tail: Tail) -> Self {
+        Self { tail: Some(tail), batch: Batch::default(), pos: 0 }
+    }
+
+    /// Whether the current batch still has lines: the fast path, no shared state touched.
+    #[inline]
+    pub fn has_line(&self) -> bool {
+        self.pos < self.batch.len()
+    }
+
+    /// Takes the next line of the current batch as a Python string; call after [`Self::has_line`].
+    #[inline]
+    pub fn line<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyString> {
+        let line = PyString::new(py, self.batch.get(self.pos));
+        self.pos += 1;
+        line
+    }
+
+    /// Takes the rest of the current batch as a list; call after [`Self::has_line`].
+    pub fn rest<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::new(py, (self.pos..self.batch.len()).map(|i| PyString::new(py, self.batch.get(i))))?;
+        self.pos = self.batch.len();
+        Ok(list)
+    }
+
+    /// Makes lines ready if the queue has some, without waiting.
+    pub fn advance(&mut self) -> Step {
+        if self.has_line() {
+            return Step::Ready;
+        }
+        let Some(tail) = self.tail.as_mut() else { return Step::End(Ok(())) };
+        match tail.consumer.try_take() {
+            Take::Batch(batch) => {
+                self.batch = batch;
+                self.pos = 0;
+                Step::Ready
+            }
+            Take::Empty => Step::Empty,
+            Take::End(outcome) => {
+                self.tail = None;
+                Step::End(outcome)
+            }
+        }
+    }
+
+    /// The running stream, while it runs.
+    pub fn tail(&self) -> Option<&Tail> {
+        self.tail.as_ref()
+    }
+
+    /// Closes the connection at once and forgets buffered lines.
+    pub fn close(&mut self) {
+        self.tail = None;
+        self.batch = Batch::default();
+        self.pos = 0;
+    }
+}
