@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from synapse_sdk.clients.agent import AgentClient
+from synapse_sdk.clients.agent import AgentClient, AsyncAgentClient
 from synapse_sdk.utils.network import StreamLimits
 
 
@@ -67,8 +67,33 @@ def _run_sync(url: str, token: str, job_id: str, limits: Any, client_kwargs: Any
     return out
 
 
+async def _collect_async(
+    url: str, token: str, job_id: str, limits: Any, client_kwargs: Any, batches: bool, kw: Any
+) -> Outcome:
+    out = Outcome()
+    async with AsyncAgentClient(url, token, **client_kwargs) as client:
+        if limits is not None:
+            client.stream_limits = limits
+        try:
+            stream = client.tail_job_logs(job_id, **kw)
+            if batches:
+                async for batch in stream.batches():
+                    out.lines.extend(batch)
+            else:
+                async for line in stream:
+                    out.lines.append(line)
+        except Exception as e:
+            out.error = e
+    return out
+
+
+def _run_async(url: str, token: str, job_id: str, limits: Any, client_kwargs: Any, batches: bool, kw: Any) -> Outcome:
+    return asyncio.run(_collect_async(url, token, job_id, limits, client_kwargs, batches, kw))
+
+
 SYNC = Driver('sync', _run_sync)
-DRIVERS = [SYNC]
+ASYNC = Driver('async', _run_async)
+DRIVERS = [SYNC, ASYNC]
 
 
 def run_async(coro: Any) -> Any:
