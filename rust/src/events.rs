@@ -20,8 +20,9 @@ pub enum Event<'a> {
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
+    /// Any JSON value: only the strings `complete` and `error` mean something.
     #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<&'a RawValue>,
     #[serde(borrow, default)]
     message: Option<&'a RawValue>,
 }
@@ -39,7 +40,9 @@ pub fn decode(text: &str) -> Event<'_> {
     let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(trimmed) else {
         return plain(text);
     };
-    match envelope.kind.as_deref() {
+    let kind = envelope.kind.map(RawValue::get).filter(|k| k.starts_with('"'));
+    let kind: Option<Cow<'_, str>> = kind.and_then(|k| serde_json::from_str(k).ok());
+    match kind.as_deref() {
         Some("complete") => Event::Complete,
         Some("error") => Event::Error(match message(envelope.message) {
             Some(m) => m,
@@ -101,6 +104,8 @@ mod tests {
     fn non_string_messages_yield_json_text_and_empty_ones_skip() {
         assert_eq!(decode(r#"{"type":"log","message":{"a":1}}"#), line(r#"{"a":1}"#));
         assert_eq!(decode(r#"{"type":"log","message":42}"#), line("42"));
+        assert_eq!(decode(r#"{"type":7,"message":"x"}"#), line("x"));
+        assert_eq!(decode(r#"{"type":"compl\u0065te"}"#), Event::Complete);
         assert_eq!(decode(r#"{"type":"log","message":""}"#), Event::Skip);
         assert_eq!(decode(r#"{"type":"log","message":null}"#), Event::Skip);
         assert_eq!(decode(r#"{"type":"log"}"#), Event::Skip);

@@ -77,7 +77,8 @@ pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
         Some(other) => Some(other.to_string()),
         None => None,
     });
-    let mut detail = from_json.unwrap_or_else(|| body.trim().to_owned());
+    // Scrub before truncating, so that a cut cannot leave part of a token behind.
+    let mut detail = secrets.scrub(from_json.as_deref().unwrap_or_else(|| body.trim()));
     if detail.is_empty() {
         detail = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("error").to_owned();
     }
@@ -86,7 +87,7 @@ pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
         detail.truncate(cut);
         detail.push('…');
     }
-    secrets.scrub(&detail)
+    detail
 }
 
 /// Maps a reqwest failure before or while receiving an answer.
