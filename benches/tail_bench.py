@@ -115,7 +115,7 @@ def client_scale(url: str, streams: int, mode: str) -> dict[str, Any]:
 
 
 def _run_child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, '--child', *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

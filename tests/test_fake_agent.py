@@ -130,6 +130,10 @@ def test_invalid_options_raise() -> None:
         agent.add_job('j', refuse_websocket=101)
     with pytest.raises(TypeError):
         agent.add_job('j', [b'bytes'])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        agent.add_job('j', 'one line')
+    with pytest.raises(ValueError, match='not both'):
+        agent.add_job('j', ['a'], firehose=10)
     with pytest.raises(ValueError):
         agent.set_response('GET', 'health/', 42)
 
@@ -201,6 +205,11 @@ def test_set_response_overrides_a_route(fake: FakeAgent) -> None:
     status, response, data = call(fake, 'GET', 'jobs/')
     assert (status, response.getheader('content-type'), data) == (200, 'text/plain; charset=utf-8', b'not json')
     assert call(fake, 'POST', 'jobs/x/stop/')[::2] == (204, b'')
+    fake.add_job('job-1', ['a'], ws_format='raw')
+    fake.set_response('GET', 'jobs/job-1/logs/', 200, 'canned log')
+    assert call_json(fake, 'GET', 'jobs/job-1/logs/') == (200, 'canned log')
+    with ws_connect(fake, 'job-1') as ws:  # the WebSocket stream on the same path is not a REST answer
+        assert ws_messages(ws) == (['a', '{"type":"complete"}'], 1000)
 
 
 # --- WebSocket ---

@@ -203,15 +203,20 @@ class FakeAgent:
             status: The job's status in REST answers.
 
         Raises:
-            ValueError: An option is out of range or unknown.
-            TypeError: A line is not a ``str``.
+            ValueError: An option is out of range or unknown, or both `lines` and `firehose` were given.
+            TypeError: `lines` is a single ``str``, or holds something else than ``str``.
         """
+        if isinstance(lines, str):
+            raise TypeError('lines must be an iterable of str, not one str')
         line_list = list(lines)
         for line in line_list:
             if not isinstance(line, str):
                 raise TypeError(f'log lines must be str, not {type(line).__name__}')
-        if firehose is not None and (isinstance(firehose, bool) or firehose < 0):
-            raise ValueError('firehose must be a non-negative number of lines')
+        if firehose is not None:
+            if isinstance(firehose, bool) or firehose < 0:
+                raise ValueError('firehose must be a non-negative number of lines')
+            if line_list:
+                raise ValueError('pass lines or firehose, not both')
         self._core.add_job(
             job_id,
             line_list,
@@ -234,6 +239,8 @@ class FakeAgent:
 
     def set_response(self, method: str, path: str, status: int, body: Any = None, *, text: str | None = None) -> None:
         """Replaces the answer to one REST route; checked before the built-in routes (after auth).
+
+        WebSocket upgrades are not REST calls: they always reach the log stream.
 
         Args:
             method: The HTTP method, such as ``'GET'``.

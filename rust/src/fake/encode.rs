@@ -73,8 +73,8 @@ pub fn push_json_str(out: &mut BytesMut, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() + 2);
     out.put_u8(b'"');
-    // Most lines need no escape at all; this check vectorises, the loop below does not.
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Most lines need no escape at all. Without an early exit this check vectorises; the loop below does not.
+    if !bytes.iter().fold(false, |found, &b| found | (b < 0x20) | (b == b'"') | (b == b'\\')) {
         out.put_slice(bytes);
         out.put_u8(b'"');
         return;

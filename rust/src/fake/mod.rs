@@ -190,7 +190,8 @@ impl Server {
             return reply::detail(StatusCode::UNAUTHORIZED, "Invalid agent token");
         }
         let path = parts.uri.path().strip_prefix('/').unwrap_or(parts.uri.path());
-        if let Some(canned) = self.state.canned(&parts.method, path) {
+        // Canned answers replace REST answers; a WebSocket upgrade is never one.
+        if let Some(canned) = upgrade.is_none().then(|| self.state.canned(&parts.method, path)).flatten() {
             return canned;
         }
         if parts.method == Method::GET {

@@ -201,6 +201,11 @@ impl AsyncLineStream {
         slf
     }
 
+    /// `yield from awaitable.__await__()` (asyncio's wrappers) wants an iterable.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
     /// One step of the await: the next item as `StopIteration`'s value, or a future to wait on.
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match self.cursor.advance() {
@@ -259,6 +264,11 @@ pub struct Done {
 #[pymethods]
 impl Done {
     fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// `yield from awaitable.__await__()` (asyncio's wrappers) wants an iterable.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
@@ -338,6 +348,11 @@ impl AsyncCall {
 #[pymethods]
 impl AsyncCall {
     fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// `yield from awaitable.__await__()` (asyncio's wrappers) wants an iterable.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 

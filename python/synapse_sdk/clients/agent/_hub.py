@@ -22,6 +22,6 @@ def current() -> tuple[asyncio.AbstractEventLoop, Hub]:
     if hub is None:
         hub = Hub()
         loop.add_reader(hub.fileno(), hub.drain)
+        # Dropped with the loop: the loop holds the hub (through its reader), never the reverse.
         _hubs[loop] = hub
-        weakref.finalize(loop, _hubs.pop, loop, None)
     return loop, hub
