@@ -163,9 +163,8 @@ def main() -> None:
         rate = r['lines'] / r['seconds'] if r['seconds'] else 0.0
         per_line = r['cpu'] / max(r['lines'], 1) * 1e6
         mark = '' if ok else f'  MISSING LINES (expected {expected})'
-        print(
-            f'{r["row"]:<34} {r["lines"]:>10} {rate:>12,.0f} {r["cpu"]:>8.2f} {per_line:>12.3f} {r["rss_mib"]:>13.1f}{mark}'
-        )
+        cells = f'{r["lines"]:>10} {rate:>12,.0f} {r["cpu"]:>8.2f} {per_line:>12.3f} {r["rss_mib"]:>13.1f}'
+        print(f'{r["row"]:<34} {cells}{mark}')
     print(f'machine: {os.cpu_count()} cores, python {sys.version.split()[0]}')
     if failed:
         sys.exit(1)

@@ -11,8 +11,7 @@ import time
 import pytest
 import uvloop
 
-from synapse_sdk.clients.agent import AsyncAgentClient
-from synapse_sdk.clients.agent import _hub
+from synapse_sdk.clients.agent import AsyncAgentClient, _hub
 from synapse_sdk.clients.exceptions import ClientConnectionError
 from synapse_sdk.testing import FakeAgent
 from tests.conftest import TOKEN
@@ -80,7 +79,9 @@ async def test_abandoned_streams_leak_no_socket_task_or_parked_future(fake_agent
         assert fake_agent.stream_stats()['opened'] >= 1001
         _, hub = _hub.current()
         assert hub.parked_count() == 0
-        await wait_until(lambda: open_fds() <= fds, 5, lambda: (set(fd_names()) - set(names), set(names) - set(fd_names())))
+        await wait_until(
+            lambda: open_fds() <= fds, 5, lambda: (set(fd_names()) - set(names), set(names) - set(fd_names()))
+        )
         assert threading.active_count() == threads
 
 

@@ -1,7 +1,24 @@
 """Type stubs of the Rust extension ``synapse_sdk._core``."""
 
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any, final
+
+__all__ = [
+    'AgentCore',
+    'AsyncCall',
+    'AsyncLineStream',
+    'BatchIter',
+    'Done',
+    'FakeAgentCore',
+    'Hub',
+    'LineStream',
+    '__version__',
+    'http_to_websocket_url',
+    'path_segment',
+    'sanitize_error_message',
+    'validate_resource_id',
+    'validate_timeout',
+]
 
 __version__: str
 
@@ -28,9 +45,7 @@ class AgentCore:
     ) -> AgentCore: ...
     @property
     def base_url(self) -> str: ...
-    def request(
-        self, method: str, path: str, params: list[tuple[str, str]] | None = None, body: Any = None
-    ) -> Any: ...
+    def request(self, method: str, path: str, params: list[tuple[str, str]] | None = None, body: Any = None) -> Any: ...
     def request_async(
         self, method: str, path: str, params: list[tuple[str, str]] | None = None, body: Any = None
     ) -> AsyncCall: ...
@@ -75,7 +90,7 @@ class AsyncCall:
 
 @final
 class Done:
-    def __await__(self) -> Generator[Any, None, None]: ...
+    def __await__(self) -> Generator[Any]: ...
     def __iter__(self) -> Done: ...
     def __next__(self) -> Any: ...
 

@@ -53,7 +53,11 @@ pub fn decode(text: &str) -> Event<'_> {
 }
 
 fn plain(text: &str) -> Event<'_> {
-    if text.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(text)) }
+    if text.is_empty() {
+        Event::Skip
+    } else {
+        Event::Line(Cow::Borrowed(text))
+    }
 }
 
 /// The text of a `message` field; `None` when it is missing, `null` or empty.

@@ -26,7 +26,10 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
     }
     let response = match timeout(spec.timeout, request.send()).await {
         Err(_) => {
-            return Err(Error::Timeout(format!("the agent did not answer the log stream request within {:?}", spec.timeout)));
+            return Err(Error::Timeout(format!(
+                "the agent did not answer the log stream request within {:?}",
+                spec.timeout
+            )));
         }
         Ok(Err(e)) => return Err(rest::send_error(&e)),
         Ok(Ok(response)) => response,

@@ -198,7 +198,11 @@ mod tests {
         let mut n = 0;
         let r = s.push(b"a\nb\nc\n", |_| {
             n += 1;
-            if n == 2 { Err("stop") } else { Ok(true) }
+            if n == 2 {
+                Err("stop")
+            } else {
+                Ok(true)
+            }
         });
         assert_eq!((r, n), (Err("stop"), 2));
     }

@@ -86,13 +86,7 @@ impl Shared {
 /// Creates a queue of `capacity` lines (at least 1).
 pub fn channel(capacity: usize) -> (Producer, Consumer) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            batches: VecDeque::new(),
-            held: 0,
-            end: None,
-            consumer_gone: false,
-            waker: None,
-        }),
+        state: Mutex::new(State { batches: VecDeque::new(), held: 0, end: None, consumer_gone: false, waker: None }),
         ready: Condvar::new(),
         space: Notify::new(),
         capacity: capacity.max(1),

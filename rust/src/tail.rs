@@ -1,7 +1,6 @@
 //! One log stream: the reader task that picks a protocol, decodes, enforces limits and
 //! feeds the queue. Sync and async consumers both read from what this task produces.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,7 +179,7 @@ impl<'a> Emitter<'a> {
     }
 
     #[inline]
-    fn push(&mut self, line: &Cow<'_, str>) {
+    fn push(&mut self, line: &str) {
         self.batch.push(line);
         self.lines += 1;
     }

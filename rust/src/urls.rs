@@ -26,7 +26,9 @@ pub fn validate_resource_id(id: &str, name: &str) -> Result<()> {
 /// Checks a streaming timeout in seconds: `0 < timeout <= 300`.
 pub fn validate_timeout(timeout: f64) -> Result<()> {
     if timeout.is_nan() || timeout <= 0.0 || timeout > 300.0 {
-        return Err(Error::InvalidArgument(format!("timeout must be greater than 0 and at most 300 seconds, not {timeout}")));
+        return Err(Error::InvalidArgument(format!(
+            "timeout must be greater than 0 and at most 300 seconds, not {timeout}"
+        )));
     }
     Ok(())
 }

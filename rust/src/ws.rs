@@ -63,7 +63,8 @@ pub async fn open(spec: &TailSpec) -> std::result::Result<Socket, OpenError> {
 
 async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, OpenError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
-    let mut request = url.into_client_request().map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
+    let mut request =
+        url.into_client_request().map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
     for (name, value) in spec.headers.iter() {
         let name = HeaderName::from_bytes(name.as_bytes());
         let value = HeaderValue::from_str(value);
@@ -75,7 +76,8 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
         Error::Connection(_) => OpenError::Unavailable(e),
         other => OpenError::Failed(other),
     })?;
-    let config = WebSocketConfig::default().max_message_size(Some(HARD_MESSAGE_CAP)).max_frame_size(Some(HARD_MESSAGE_CAP));
+    let config =
+        WebSocketConfig::default().max_message_size(Some(HARD_MESSAGE_CAP)).max_frame_size(Some(HARD_MESSAGE_CAP));
     match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((socket, _)) => Ok(socket),
         Err(WsError::Http(response)) => {
@@ -130,7 +132,11 @@ pub async fn read(mut socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<
 }
 
 /// Decodes every message that is ready, up to a full batch. `Ready` once anything arrived.
-fn fill(socket: &mut Socket, em: &mut Emitter<'_>, cx: &mut std::task::Context<'_>) -> Poll<std::result::Result<(), Halt>> {
+fn fill(
+    socket: &mut Socket,
+    em: &mut Emitter<'_>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<std::result::Result<(), Halt>> {
     let mut active = false;
     while !em.full() {
         match socket.poll_next_unpin(cx) {
@@ -145,7 +151,11 @@ fn fill(socket: &mut Socket, em: &mut Emitter<'_>, cx: &mut std::task::Context<'
             }
         }
     }
-    if active || em.full() { Poll::Ready(Ok(())) } else { Poll::Pending }
+    if active || em.full() {
+        Poll::Ready(Ok(()))
+    } else {
+        Poll::Pending
+    }
 }
 
 #[inline]

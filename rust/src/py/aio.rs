@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::intern;
 
 use crate::error::Result;
 use crate::py::cursor::{Cursor, Step};
@@ -212,7 +212,8 @@ impl AsyncLineStream {
             Step::Ready => {
                 // NOTE: the bare value, not a 1-tuple: CPython then hands it to the awaiting
                 // frame without building a StopIteration instance (lines are never tuples).
-                let item = if self.batches { self.cursor.rest(py)?.into_any() } else { self.cursor.line(py).into_any() };
+                let item =
+                    if self.batches { self.cursor.rest(py)?.into_any() } else { self.cursor.line(py).into_any() };
                 Err(PyStopIteration::new_err(item.unbind()))
             }
             Step::End(outcome) => Err(self.end(py, outcome)),
@@ -312,10 +313,13 @@ impl<T> Slot<T> {
 /// Converts the output of an [`AsyncCall`]'s future into its Python result, on the loop's thread.
 pub type Convert<T> = fn(Python<'_>, T) -> PyResult<Py<PyAny>>;
 
+/// Takes the finished output of an [`AsyncCall`], converted, if there is one yet.
+type Finish = dyn Fn(Python<'_>) -> Option<PyResult<Py<PyAny>>> + Send + Sync;
+
 /// An awaitable over a future running on the shared runtime (REST calls).
 #[pyclass(module = "synapse_sdk._core")]
 pub struct AsyncCall {
-    finish: Box<dyn Fn(Python<'_>) -> Option<PyResult<Py<PyAny>>> + Send + Sync>,
+    finish: Box<Finish>,
     register: Box<dyn Fn(Wake) + Send + Sync>,
     task: tokio::task::JoinHandle<()>,
     parking: Parking,
@@ -366,10 +370,7 @@ impl AsyncCall {
                 self.parking.forget();
                 Err(PyStopIteration::new_err((result?,)))
             }
-            None => {
-                let register = &self.register;
-                self.parking.park(py, |wake| register(wake))
-            }
+            None => self.parking.park(py, &self.register),
         }
     }
 }

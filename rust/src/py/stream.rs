@@ -49,7 +49,11 @@ impl LineStream {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
-        if self.cursor.has_line() || self.ready(py)? { Ok(Some(self.cursor.line(py))) } else { Ok(None) }
+        if self.cursor.has_line() || self.ready(py)? {
+            Ok(Some(self.cursor.line(py)))
+        } else {
+            Ok(None)
+        }
     }
 
     /// Iterates over lists of lines, one per batch received, for bulk consumers.
@@ -91,7 +95,11 @@ impl BatchIter {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let mut stream = self.stream.bind(py).borrow_mut();
-        if stream.cursor.has_line() || stream.ready(py)? { stream.cursor.rest(py).map(Some) } else { Ok(None) }
+        if stream.cursor.has_line() || stream.ready(py)? {
+            stream.cursor.rest(py).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Closes the underlying stream.
