@@ -37,6 +37,9 @@ pub fn decode(text: &str) -> Event<'_> {
     if !trimmed.starts_with('{') {
         return plain(text);
     }
+    if let Some(event) = fast::decode(trimmed) {
+        return event;
+    }
     let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(trimmed) else {
         return plain(text);
     };
@@ -68,6 +71,83 @@ fn message(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
         return (!text.is_empty()).then_some(text);
     }
     (raw != "null").then_some(Cow::Borrowed(raw))
+}
+
+/// The common shape `{"type": "...", "message": "..."}` without escapes, decoded without
+/// serde: on this path a log line costs one scan of its bytes. Anything else, escapes
+/// included, returns `None` and goes through serde_json, so both paths agree.
+mod fast {
+    use std::borrow::Cow;
+
+    use super::Event;
+
+    struct Cursor<'a> {
+        text: &'a str,
+        at: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        fn skip_ws(&mut self) {
+            let rest = &self.text.as_bytes()[self.at..];
+            self.at += rest.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')).count();
+        }
+
+        fn eat(&mut self, token: &str) -> Option<()> {
+            self.skip_ws();
+            self.text[self.at..].starts_with(token).then(|| self.at += token.len())
+        }
+
+        /// A string without escapes or control characters; the opening quote is eaten already.
+        fn plain_string(&mut self) -> Option<&'a str> {
+            let rest = &self.text.as_bytes()[self.at..];
+            let end = memchr::memchr2(b'"', b'\\', rest)?;
+            let body = &rest[..end];
+            if rest[end] != b'"' || body.iter().fold(false, |bad, &b| bad | (b < 0x20)) {
+                return None;
+            }
+            let s = &self.text[self.at..self.at + end];
+            self.at += end + 1;
+            Some(s)
+        }
+    }
+
+    pub(super) fn decode(text: &str) -> Option<Event<'_>> {
+        let mut c = Cursor { text, at: 0 };
+        c.eat("{")?;
+        c.eat("\"type\"")?;
+        c.eat(":")?;
+        c.eat("\"")?;
+        let kind = c.plain_string()?;
+        let message = if c.eat(",").is_some() {
+            c.eat("\"message\"")?;
+            c.eat(":")?;
+            c.eat("\"")?;
+            Some(c.plain_string()?)
+        } else {
+            None
+        };
+        c.eat("}")?;
+        c.skip_ws();
+        if c.at != text.len() {
+            return None;
+        }
+        let message = message.filter(|m| !m.is_empty()).map(Cow::Borrowed);
+        Some(match kind {
+            "complete" => Event::Complete,
+            "error" => Event::Error(message.unwrap_or(Cow::Borrowed("the job reported an error"))),
+            _ => message.map_or(Event::Skip, Event::Line),
+        })
+    }
+}
+
+/// Bytes as text, invalid UTF-8 replaced. Valid text (nearly always) takes std's fast
+/// validation and is borrowed; only invalid input pays for the lossy decoder.
+#[inline]
+pub fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// The payload of an SSE `data:` line (one optional space after the colon), if it is one.
@@ -122,6 +202,54 @@ mod tests {
         assert_eq!(decode("[1,2]"), line("[1,2]"));
         assert_eq!(decode(r#""quoted""#), line(r#""quoted""#));
         assert_eq!(decode(""), Event::Skip);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde() {
+        let cases = [
+            r#"{"type":"log","message":"hello"}"#,
+            r#"{"type": "log", "message": "spaced out"}"#,
+            r#" { "type" : "log" , "message" : "x" } "#,
+            r#"{"type":"log","message":""}"#,
+            r#"{"type":"complete"}"#,
+            r#"{"type":"error","message":"boom"}"#,
+            r#"{"type":"error"}"#,
+            r#"{"type":"log","message":"tab\there"}"#,
+            "{\"type\":\"log\",\"message\":\"raw\ttab\"}",
+            r#"{"type":"log","message":"x"} trailing"#,
+            r#"{"type":"log","message":"x","extra":1}"#,
+            r#"{"type":"log","message":"unterminated}"#,
+        ];
+        for text in cases {
+            let serde = {
+                let envelope = serde_json::from_str::<Envelope<'_>>(text.trim_start());
+                envelope.ok().map(|_| ())
+            };
+            let fast = fast::decode(text.trim_start());
+            if let Some(event) = &fast {
+                assert!(serde.is_some(), "fast path accepted invalid JSON: {text}");
+                // Decode again with the fast path disabled: the slow path must agree.
+                let slow = {
+                    let envelope = serde_json::from_str::<Envelope<'_>>(text.trim_start()).unwrap();
+                    let kind: Option<Cow<'_, str>> = envelope.kind.and_then(|k| serde_json::from_str(k.get()).ok());
+                    match kind.as_deref() {
+                        Some("complete") => Event::Complete,
+                        Some("error") => Event::Error(
+                            message(envelope.message).unwrap_or(Cow::Borrowed("the job reported an error")),
+                        ),
+                        _ => message(envelope.message).map_or(Event::Skip, Event::Line),
+                    }
+                };
+                assert_eq!(event, &slow, "{text}");
+            }
+        }
+        assert!(fast::decode(r#"{"type":"log","message":"hello"}"#).is_some());
+        assert!(fast::decode(r#"{"type":"log","message":"tab\there"}"#).is_none(), "escapes go to serde");
+        assert!(fast::decode("{\"type\":\"log\",\"message\":\"raw\ttab\"}").is_none(), "control characters");
+        assert_eq!(
+            decode("{\"type\":\"log\",\"message\":\"raw\ttab\"}"),
+            line("{\"type\":\"log\",\"message\":\"raw\ttab\"}")
+        );
     }
 
     #[test]

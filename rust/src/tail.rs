@@ -165,7 +165,7 @@ impl<'a> Emitter<'a> {
             }
             Piece::Line(bytes) => bytes,
         };
-        let line = String::from_utf8_lossy(bytes);
+        let line = events::utf8_lossy(bytes);
         if let Some(payload) = events::sse_data(&line) {
             // The splitter already dropped lines over the size limit; count the whole line.
             self.message(payload, bytes.len())?;

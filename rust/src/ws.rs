@@ -18,7 +18,7 @@ use crate::limits::Unit;
 use crate::net::{self, BoxIo};
 use crate::queue::Producer;
 use crate::tail::{Emitter, Halt, TailSpec};
-use crate::urls;
+use crate::{events, urls};
 
 /// An established WebSocket.
 pub type Socket = WebSocketStream<BoxIo>;
@@ -162,7 +162,7 @@ fn fill(
 fn on_message(message: Message, em: &mut Emitter<'_>) -> std::result::Result<(), Halt> {
     match message {
         Message::Text(text) => em.message(text.as_str(), text.len()),
-        Message::Binary(bytes) => em.message(&String::from_utf8_lossy(&bytes), bytes.len()),
+        Message::Binary(bytes) => em.message(&events::utf8_lossy(&bytes), bytes.len()),
         Message::Close(None) => Err(Halt::Complete),
         Message::Close(Some(frame)) if frame.code == CloseCode::Normal => Err(Halt::Complete),
         Message::Close(Some(frame)) => Err(Halt::Fail(em.dropped(format_args!(
