@@ -18,7 +18,7 @@ mod ws;
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 pub use script::{Fault, HttpFormat, JobScript, LineSource, Lines, Pacer, WsFormat};
 pub use state::{CannedBody, CannedReply, RecordedRequest, StreamStats};
@@ -38,6 +38,8 @@ use reply::Body;
 use state::{lock, State};
 use tasks::{Supervisor, Tasks};
 
+/// Pending connections the listener queues (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
 /// How long `stop` waits for the server's tasks to be gone.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -72,15 +74,22 @@ impl FakeAgent {
         if let Some(run) = running.as_ref() {
             return Ok(run.addr);
         }
-        // NOTE: binding with std keeps `start` synchronous and instant, even from an event loop.
-        let listener = std::net::TcpListener::bind((host, port))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        // NOTE: binding without awaiting keeps `start` synchronous and instant, even from an
+        // event loop. The backlog is large because load tests open a thousand streams at once:
+        // with the usual 128, the rest wait for SYN retransmits (1 s, then 3 s).
+        let addr = (host, port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, format!("no address for {host}")))?;
         let listener = {
             let runtime = crate::runtime::get();
             let _context = runtime.enter();
-            TcpListener::from_std(listener)?
+            let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)?
         };
+        let addr = listener.local_addr()?;
         let supervisor = Supervisor::new();
         let server = Arc::new(Server { state: Arc::clone(&self.state), token: agent_token, tasks: supervisor.tasks() });
         supervisor.tasks().spawn(accept_loop(listener, server));
