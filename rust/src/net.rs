@@ -44,6 +44,40 @@ pub fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client> {
         .map_err(|e| Error::connection("could not set up the HTTP client", e))
 }
 
+/// The pooled HTTP clients of one agent client: REST (with its timeouts) and streams (none:
+/// the stream reader enforces its own). Rebuilt in a child after `fork()`, because pooled
+/// connections are driven by tasks of the parent's runtime, which the child does not have.
+pub struct HttpClients {
+    connect_timeout: std::time::Duration,
+    built: std::sync::Mutex<(u32, reqwest::Client, reqwest::Client)>,
+}
+
+impl HttpClients {
+    /// Builds both clients; REST connects within `connect_timeout`.
+    pub fn new(connect_timeout: std::time::Duration) -> Result<Self> {
+        let (rest, stream) = Self::build(connect_timeout)?;
+        Ok(Self { connect_timeout, built: std::sync::Mutex::new((std::process::id(), rest, stream)) })
+    }
+
+    fn build(connect_timeout: std::time::Duration) -> Result<(reqwest::Client, reqwest::Client)> {
+        Ok((
+            http_client(reqwest::Client::builder().connect_timeout(connect_timeout))?,
+            http_client(reqwest::Client::builder())?,
+        ))
+    }
+
+    /// The REST and stream clients of this process.
+    pub fn get(&self) -> Result<(reqwest::Client, reqwest::Client)> {
+        let mut built = self.built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pid = std::process::id();
+        if built.0 != pid {
+            let (rest, stream) = Self::build(self.connect_timeout)?;
+            *built = (pid, rest, stream);
+        }
+        Ok((built.1.clone(), built.2.clone()))
+    }
+}
+
 /// Opens a connection to the host of `url`, with TLS for `https`/`wss`.
 pub async fn connect(url: &Url) -> Result<BoxIo> {
     let host = url.host_str().ok_or_else(|| Error::InvalidArgument(format!("the URL has no host: {url}")))?;

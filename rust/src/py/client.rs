@@ -25,8 +25,7 @@ pub struct AgentCore {
     base_url: String,
     headers: Arc<Vec<(String, String)>>,
     secrets: Arc<Secrets>,
-    rest: reqwest::Client,
-    stream: reqwest::Client,
+    http: net::HttpClients,
     read_timeout: Duration,
 }
 
@@ -66,8 +65,7 @@ impl AgentCore {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 headers: Arc::new(headers),
                 secrets: Arc::new(secrets),
-                rest: net::http_client(reqwest::Client::builder().connect_timeout(connect))?,
-                stream: net::http_client(reqwest::Client::builder())?,
+                http: net::HttpClients::new(connect)?,
                 read_timeout,
             })
         };
@@ -162,7 +160,8 @@ impl AgentCore {
             .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
             .into_py_result(py)?;
         let json = body.map(|b| json::dumps(&b)).transpose()?;
-        let (client, headers, secrets) = (self.rest.clone(), Arc::clone(&self.headers), Arc::clone(&self.secrets));
+        let (client, _) = self.http.get().into_py_result(py)?;
+        let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
         let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
         let query = params.unwrap_or_default();
         Ok(async move {
@@ -192,7 +191,7 @@ impl AgentCore {
             protocol,
             timeout: Duration::from_secs_f64(timeout),
             limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
-            http: self.stream.clone(),
+            http: self.http.get().into_py_result(py)?.1,
         })
     }
 }
