@@ -69,6 +69,18 @@ class _Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _Server(web.Server):
+    """The low-level aiohttp server, remembering every connection it made so that stop can close them all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.transports: list[asyncio.Transport] = []
+
+    def connection_made(self, handler: Any, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self.transports.append(transport)
+
+
 def _event(kind: str, message: Any = None) -> str:
     return json.dumps({'type': kind} if message is None else {'type': kind, 'message': message})
 
@@ -103,6 +115,7 @@ class IndependentAgent:
         self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._listener: socket.socket | None = None
 
     # --- lifecycle ---
 
@@ -151,8 +164,9 @@ class IndependentAgent:
         await started
 
     async def _serve(self, sock: socket.socket, started: asyncio.Future[None]) -> None:
+        self._listener = sock
         try:
-            server = web.Server(self._handle, handler_cancellation=True)
+            server = _Server(self._handle, handler_cancellation=True)
             self._runner = web.ServerRunner(server, access_log=None, shutdown_timeout=0.5)
             await self._runner.setup()
             await web.SockSite(self._runner, sock).start()
@@ -162,10 +176,25 @@ class IndependentAgent:
         started.set_result(None)
 
     async def _shutdown(self) -> None:
+        # Accept nothing more, and let connections already accepted get their transports while the
+        # server is still open: Python 3.11 leaks the socket of a connection whose transport is made
+        # after the server closed (its Server._attach asserts, and the error is swallowed).
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+        for _ in range(3):
+            await asyncio.sleep(0)
         for task in list(self._handlers):
             task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._runner is None:
+            return
+        server = self._runner.server
+        await self._runner.cleanup()
+        # Whatever a graceful shutdown left open (a connection accepted while it ran, a buffer the
+        # client never read) is aborted, and the loop runs its callbacks: no socket outlives the agent.
+        await asyncio.sleep(0.01)
+        for transport in server.transports if isinstance(server, _Server) else ():
+            transport.abort()
+        await asyncio.sleep(0.01)
 
     # --- what tests configure and inspect ---
 

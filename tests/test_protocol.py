@@ -731,6 +731,16 @@ ENDPOINTS: list[Any] = [
         None,
         {'page': ['2'], 'search': ['a b&c=d'], 'plugin': ['ocr']},
     ),
+    (
+        # As requests sends them: None left out, lists repeat their key, booleans in lower case.
+        'list_plugin_releases',
+        ({'skip': None, 'tag': ['a', 'b'], 'active': True},),
+        {},
+        'GET',
+        'plugin_releases/',
+        None,
+        {'tag': ['a', 'b'], 'active': ['true']},
+    ),
     ('get_plugin_release', ('code@1.2.0',), {}, 'GET', 'plugin_releases/code@1.2.0', None, {}),
     ('get_plugin_release', (17,), {}, 'GET', 'plugin_releases/17', None, {}),
     ('delete_plugin_release', ('code@1.2.0',), {}, 'DELETE', 'plugin_releases/code@1.2.0', None, {}),

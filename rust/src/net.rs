@@ -44,37 +44,30 @@ pub fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client> {
         .map_err(|e| Error::connection("could not set up the HTTP client", e))
 }
 
-/// The pooled HTTP clients of one agent client: REST (with its timeouts) and streams (none:
-/// the stream reader enforces its own). Rebuilt in a child after `fork()`, because pooled
-/// connections are driven by tasks of the parent's runtime, which the child does not have.
-pub struct HttpClients {
+/// The one pooled HTTP client of an agent client, for REST calls and HTTP streams alike.
+///
+/// Rebuilt in a child after `fork()`: pooled connections are driven by tasks of the parent's
+/// runtime, which the child does not have, so reusing them would hang.
+pub struct PooledClient {
     connect_timeout: std::time::Duration,
-    built: std::sync::Mutex<(u32, reqwest::Client, reqwest::Client)>,
+    built: std::sync::Mutex<(u32, reqwest::Client)>,
 }
 
-impl HttpClients {
-    /// Builds both clients; REST connects within `connect_timeout`.
+impl PooledClient {
+    /// Builds the client; every connection it opens must connect within `connect_timeout`.
     pub fn new(connect_timeout: std::time::Duration) -> Result<Self> {
-        let (rest, stream) = Self::build(connect_timeout)?;
-        Ok(Self { connect_timeout, built: std::sync::Mutex::new((std::process::id(), rest, stream)) })
+        let client = http_client(reqwest::Client::builder().connect_timeout(connect_timeout))?;
+        Ok(Self { connect_timeout, built: std::sync::Mutex::new((std::process::id(), client)) })
     }
 
-    fn build(connect_timeout: std::time::Duration) -> Result<(reqwest::Client, reqwest::Client)> {
-        Ok((
-            http_client(reqwest::Client::builder().connect_timeout(connect_timeout))?,
-            http_client(reqwest::Client::builder())?,
-        ))
-    }
-
-    /// The REST and stream clients of this process.
-    pub fn get(&self) -> Result<(reqwest::Client, reqwest::Client)> {
+    /// The client of this process.
+    pub fn get(&self) -> Result<reqwest::Client> {
         let mut built = self.built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let pid = std::process::id();
         if built.0 != pid {
-            let (rest, stream) = Self::build(self.connect_timeout)?;
-            *built = (pid, rest, stream);
+            *built = (pid, http_client(reqwest::Client::builder().connect_timeout(self.connect_timeout))?);
         }
-        Ok((built.1.clone(), built.2.clone()))
+        Ok(built.1.clone())
     }
 }
 

@@ -45,7 +45,7 @@ pub struct TailSpec {
     /// Connect timeout and liveness deadline.
     pub timeout: Duration,
     pub limits: Limits,
-    /// The pooled HTTP client of the agent client (no timeouts of its own).
+    /// The pooled HTTP client of the agent client (its connect timeout applies too).
     pub http: reqwest::Client,
 }
 

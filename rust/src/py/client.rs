@@ -19,13 +19,13 @@ use crate::{net, urls};
 /// `StreamLimits` as the Python layer hands it over.
 type LimitsTuple = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, usize);
 
-/// One agent: base URL, headers, pooled HTTP clients. Tokens are kept out of `repr`.
+/// One agent: base URL, headers, the pooled HTTP client. Tokens are kept out of `repr`.
 #[pyclass(module = "synapse_sdk._core", frozen)]
 pub struct AgentCore {
     base_url: String,
     headers: Arc<Vec<(String, String)>>,
     secrets: Arc<Secrets>,
-    http: net::HttpClients,
+    http: net::PooledClient,
     read_timeout: Duration,
 }
 
@@ -65,7 +65,7 @@ impl AgentCore {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 headers: Arc::new(headers),
                 secrets: Arc::new(secrets),
-                http: net::HttpClients::new(connect)?,
+                http: net::PooledClient::new(connect)?,
                 read_timeout,
             })
         };
@@ -160,7 +160,7 @@ impl AgentCore {
             .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
             .into_py_result(py)?;
         let json = body.map(|b| json::dumps(&b)).transpose()?;
-        let (client, _) = self.http.get().into_py_result(py)?;
+        let client = self.http.get().into_py_result(py)?;
         let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
         let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
         let query = params.unwrap_or_default();
@@ -191,7 +191,7 @@ impl AgentCore {
             protocol,
             timeout: Duration::from_secs_f64(timeout),
             limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
-            http: self.http.get().into_py_result(py)?.1,
+            http: self.http.get().into_py_result(py)?,
         })
     }
 }

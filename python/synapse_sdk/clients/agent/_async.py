@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from synapse_sdk._core import AsyncLineStream
-from synapse_sdk.clients.agent._base import AgentEndpointsMixin
+from synapse_sdk.clients.agent._base import AgentEndpointsMixin, query_pairs
 
 
 class AsyncAgentClient(AgentEndpointsMixin[Awaitable[Any], AsyncLineStream]):
@@ -31,8 +31,7 @@ class AsyncAgentClient(AgentEndpointsMixin[Awaitable[Any], AsyncLineStream]):
     def _send(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None
     ) -> Awaitable[Any]:
-        query = [(k, str(v)) for k, v in params.items()] if params else None
-        return self._core.request_async(method, path, query, body)
+        return self._core.request_async(method, path, query_pairs(params), body)
 
     def _tail(self, job_id: str, timeout: float, protocol: str) -> AsyncLineStream:
         return self._core.tail_async(job_id, timeout, protocol, self._stream_limits.as_tuple())

@@ -40,6 +40,19 @@ def parse_timeout(timeout: Mapping[str, float] | float | None) -> tuple[float, f
     return seconds, seconds
 
 
+def query_pairs(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+    """Query parameters as pairs, the way ``requests`` sends them: ``None`` values are left
+    out, lists and tuples repeat their key, booleans are ``true``/``false``."""
+    if not params:
+        return None
+    pairs = []
+    for key, value in params.items():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if item is not None:
+                pairs.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
+    return pairs
+
+
 def _body(**fields: Any) -> dict[str, Any]:
     """A request body without the fields left at ``None``."""
     return {k: v for k, v in fields.items() if v is not None}

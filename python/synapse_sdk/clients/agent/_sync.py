@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from synapse_sdk._core import LineStream
-from synapse_sdk.clients.agent._base import AgentEndpointsMixin
+from synapse_sdk.clients.agent._base import AgentEndpointsMixin, query_pairs
 
 
 class AgentClient(AgentEndpointsMixin[Any, LineStream]):
@@ -24,8 +24,7 @@ class AgentClient(AgentEndpointsMixin[Any, LineStream]):
     """
 
     def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> Any:
-        query = [(k, str(v)) for k, v in params.items()] if params else None
-        return self._core.request(method, path, query, body)
+        return self._core.request(method, path, query_pairs(params), body)
 
     def _tail(self, job_id: str, timeout: float, protocol: str) -> LineStream:
         return self._core.tail(job_id, timeout, protocol, self._stream_limits.as_tuple())
