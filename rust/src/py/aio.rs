@@ -207,20 +207,18 @@ impl AsyncLineStream {
     }
 
     /// One step of the await: the next item as `StopIteration`'s value, or a future to wait on.
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         match self.cursor.advance() {
             Step::Ready => {
-                // NOTE: the bare value, not a 1-tuple: CPython then hands it to the awaiting
-                // frame without building a StopIteration instance (lines are never tuples).
                 let item =
                     if self.batches { self.cursor.rest(py)?.into_any() } else { self.cursor.line(py).into_any() };
-                Err(PyStopIteration::new_err(item.unbind()))
+                Ok(return_from_await(&item))
             }
             Step::End(outcome) => Err(self.end(py, outcome)),
             Step::Empty => {
                 let Some(tail) = self.cursor.tail() else { return Err(PyStopAsyncIteration::new_err(())) };
                 let consumer = &tail.consumer;
-                self.parking.park(py, |wake| consumer.on_ready(wake))
+                self.parking.park(py, |wake| consumer.on_ready(wake)).map(Some)
             }
         }
     }
@@ -254,6 +252,20 @@ impl Drop for AsyncLineStream {
     fn drop(&mut self) {
         self.parking.forget();
     }
+}
+
+/// Ends an await step with `value` as its result, as `return value` ends a coroutine; the
+/// caller returns the `None` this gives, which pyo3 passes on as NULL with the error kept.
+///
+/// NOTE: the raw `PyErr_SetObject` is the per-line cost of `async for`: pyo3's own
+/// `StopIteration` error is normalized on Python < 3.12, which builds an exception instance
+/// and an argument tuple per line. Set raw, CPython hands the bare value to the awaiting
+/// frame (`_PyGen_FetchStopIterationValue`). `value` must not be a tuple (it would be taken
+/// as arguments): lines are `str`, batches `list`.
+fn return_from_await(value: &Bound<'_, PyAny>) -> Option<Py<PyAny>> {
+    // SAFETY: `value` proves the thread is attached; PyErr_SetObject takes its own references.
+    unsafe { pyo3::ffi::PyErr_SetObject(pyo3::ffi::PyExc_StopIteration, value.as_ptr()) };
+    None
 }
 
 /// An awaitable that is already finished.
