@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python bench bench-smoke format
+.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python bench bench-smoke bench-setup format
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -45,12 +45,41 @@ test-rust:
 test-python: build-dev
 	$(VENV)/bin/pytest -q
 
-## Benchmarks are not tests: CI runs the harness once at a small N to prove it still works.
-bench-smoke: build-dev
-	$(PY) benches/tail_bench.py --lines 20000 --streams 50 --per-stream 200
+## Benchmarks are not tests: CI runs the harness once at a small N to prove it still works
+## (`bench-smoke`, dev build, a few seconds); `bench` is the full run that writes BENCHMARKS.md.
+OLD_VENV := benches/.venv-old
+OLD_CLIENT := synapse-sdk==2026.2.17
+SMOKE := --lines 20000 --runs 1 --memory-mib 8 --streams 50 --per-stream 200
 
-bench: build-release
-	$(PY) benches/tail_bench.py
+## The peers go into the project's venv, one at a time if the whole list fails (no wheel here:
+## the table says so); the older client gets its own venv, since its package name is ours.
+$(VENV)/.bench-installed: benches/requirements.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r benches/requirements.txt || \
+	  grep -Ev '^(#|$$)' benches/requirements.txt | while read -r req; do \
+	    $(PY) -m pip install -q "$$req" || echo "bench-setup: $$req could not be installed"; done
+	touch $@
+
+## The older client declares Python >= 3.12 but runs on 3.10+: its wheel is fetched for 3.12 and
+## installed as is, with the few dependencies its log tailing needs.
+$(OLD_VENV)/.installed: benches/requirements-old.txt
+	rm -rf $(OLD_VENV) && python3 -m venv $(OLD_VENV)
+	if $(OLD_VENV)/bin/pip download -q --no-deps --python-version 3.12 --only-binary=:all: \
+	     -d $(OLD_VENV)/wheels '$(OLD_CLIENT)' && \
+	   $(OLD_VENV)/bin/pip install -q -r benches/requirements-old.txt && \
+	   $(OLD_VENV)/bin/pip install -q --no-deps --ignore-requires-python $(OLD_VENV)/wheels/*.whl; then touch $@; \
+	else echo "bench-setup: $(OLD_CLIENT) could not be installed; its rows will say so"; fi
+
+bench-setup: $(VENV)/.bench-installed $(OLD_VENV)/.installed
+
+bench-smoke: build-dev bench-setup
+	cargo build -q --example rust_consumer
+	$(PY) benches/tail_bench.py --lines 20000 --streams 50 --per-stream 200
+	$(PY) benches/harness.py $(SMOKE) --rust-consumer target/debug/examples/rust_consumer \
+	  --json benches/results/smoke.json
+
+bench: build-release bench-setup
+	cargo build -q --release --example rust_consumer
+	$(PY) benches/harness.py --markdown BENCHMARKS.md --command 'make bench'
 
 format: setup
 	cargo fmt --all

@@ -1,0 +1,82 @@
+"""What a benchmark ran on: the machine, the toolchains and the versions of every client measured."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from runner import BENCHES
+
+PEER_PACKAGES = (
+    'picows',
+    'orjson',
+    'aiohttp',
+    'websockets',
+    'websocket-client',
+    'requests',
+    'httpx',
+    'pyreqwest',
+    'wreq',
+    'uvloop',
+)
+
+
+def _first_line(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return ''
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else ''
+
+
+def _cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float:
+    try:
+        with open('/proc/meminfo') as meminfo:
+            return int(meminfo.readline().split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        return float('nan')
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return 'not installed'
+
+
+def describe(old_python: str, commit: str = '') -> list[str]:
+    """Markdown bullet lines describing the machine and the versions (``commit``: the tree's HEAD)."""
+    root = BENCHES.parent
+    dirty = False
+    if not commit:
+        commit = _first_line(['git', '-C', str(root), 'rev-parse', '--short', 'HEAD']) or 'unknown'
+        dirty = _first_line(['git', '-C', str(root), 'status', '--porcelain']) != ''
+    old_version = ''
+    if Path(old_python).exists():
+        old_version = _first_line(
+            [old_python, '-c', 'from importlib import metadata; print(metadata.version("synapse-sdk"))']
+        )
+    peers = ', '.join(f'{name} {_version(name)}' for name in PEER_PACKAGES)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    return [
+        f'- date: {now}; our commit `{commit}`{" (with uncommitted changes)" if dirty else ""}',
+        f'- CPU: {_cpu_model()}, {os.cpu_count()} cores; memory {_memory_gib():.0f} GiB; Linux {platform.release()}',
+        f'- Python {platform.python_version()} ({platform.python_implementation()}); {_first_line(["rustc", "-V"])}',
+        f'- peers: {peers}',
+        f'- older client: synapse-sdk {old_version or "not installed"} (in `benches/.venv-old`)',
+    ]
