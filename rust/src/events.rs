@@ -111,7 +111,17 @@ mod fast {
         }
     }
 
+    /// The compact log event as most agents write it, checked with one comparison.
+    const COMPACT_LOG: &str = r#"{"type":"log","message":""#;
+
     pub(super) fn decode(text: &str) -> Option<Event<'_>> {
+        if let Some(rest) = text.strip_prefix(COMPACT_LOG) {
+            let mut c = Cursor { text: rest, at: 0 };
+            let message = c.plain_string()?;
+            if &rest[c.at..] == "}" {
+                return Some(if message.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(message)) });
+            }
+        }
         let mut c = Cursor { text, at: 0 };
         c.eat("{")?;
         c.eat("\"type\"")?;
