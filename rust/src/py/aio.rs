@@ -88,22 +88,32 @@ impl Hub {
             }
         }
         let ids = std::mem::take(&mut *self.signal.ready.lock().unwrap_or_else(PoisonError::into_inner));
+        // Every woken consumer gets its wake-up even if one of them fails: an error stops
+        // nothing else and is raised (to the loop's exception handler) at the end.
+        let mut first_error = None;
         for id in ids {
             let future = self.parked().remove(&id);
             if let Some(future) = future {
-                let future = future.bind(py);
-                if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
-                    future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+                if let Err(e) = wake_future(py, future.bind(py)) {
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Consumers currently parked (for leak tests).
     fn parked_count(&self) -> usize {
         self.parked().len()
     }
+}
+
+/// Resolves a parked consumer's future, unless it was cancelled meanwhile.
+fn wake_future(py: Python<'_>, future: &Bound<'_, PyAny>) -> PyResult<()> {
+    if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+        future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+    }
+    Ok(())
 }
 
 impl Hub {
