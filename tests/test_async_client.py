@@ -186,3 +186,18 @@ def test_event_loops_in_several_threads_at_once(fake_agent: FakeAgent) -> None:
     assert {i: len(lines) for i, lines in results.items()} == {i: 2000 for i in range(4)}
     for i, lines in results.items():
         assert lines == [f'{i}:{j}' for j in range(2000)]
+
+
+def test_a_stream_can_be_awaited_from_one_loop_then_another(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('paced', ['a', 'b', 'c'], pace=20)  # slow enough that every await parks
+    client = AsyncAgentClient(fake_agent.url, TOKEN)
+    stream = client.tail_job_logs('paced')
+
+    async def first() -> str:
+        return await stream.__anext__()
+
+    async def rest() -> list[str]:
+        return [line async for line in stream]
+
+    assert asyncio.run(first()) == 'a'
+    assert uvloop.run(rest()) == ['b', 'c']

@@ -131,36 +131,34 @@ impl Hub {
     }
 }
 
-/// The event loop and hub a consumer parks on, found on its first park.
+/// Where a consumer parks: the running loop's hub, looked up at each park (once per batch
+/// at most), so a stream can be awaited from one loop and then another.
 struct Parking {
     id: u64,
-    home: Option<(Py<PyAny>, Py<Hub>)>,
+    hub: Option<Py<Hub>>,
 }
 
 impl Parking {
     fn new() -> Self {
-        Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), home: None }
+        Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), hub: None }
     }
 
     /// Creates a future on the running loop, to be resolved when `register`'s hook is called.
     fn park(&mut self, py: Python<'_>, register: impl FnOnce(Wake)) -> PyResult<Py<PyAny>> {
-        if self.home.is_none() {
-            static CURRENT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-            let current = CURRENT.import(py, "synapse_sdk.clients.agent._hub", "current")?;
-            let (event_loop, hub): (Py<PyAny>, Py<Hub>) = current.call0()?.extract()?;
-            self.home = Some((event_loop, hub));
-        }
-        let Some((event_loop, hub)) = self.home.as_ref() else { unreachable!("set above") };
-        let future = event_loop.bind(py).call_method0(intern!(py, "create_future"))?;
+        static CURRENT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let current = CURRENT.import(py, "synapse_sdk.clients.agent._hub", "current")?;
+        let (event_loop, hub): (Bound<'_, PyAny>, Bound<'_, Hub>) = current.call0()?.extract()?;
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
         future.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
-        let hub = hub.get();
-        hub.parked().insert(self.id, future.clone().unbind());
-        register(hub.waker(self.id));
+        self.forget(); // a previous park may have been on another loop's hub
+        hub.get().parked().insert(self.id, future.clone().unbind());
+        register(hub.get().waker(self.id));
+        self.hub = Some(hub.unbind());
         Ok(future.unbind())
     }
 
     fn forget(&self) {
-        if let Some((_, hub)) = &self.home {
+        if let Some(hub) = &self.hub {
             hub.get().forget(self.id);
         }
     }
