@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use _core::error::Secrets;
 use _core::limits::Limits;
-use _core::queue::Take;
+use _core::queue::{Batch, Take};
 use _core::tail::{self, Protocol, TailSpec};
 
 const TOKEN: &str = "bench-token";
@@ -44,11 +44,13 @@ fn drain(spec: TailSpec) -> Result<Drained, String> {
     let started = Instant::now();
     let mut stream = tail::start(spec);
     let (mut lines, mut payload_bytes) = (0u64, 0u64);
+    let mut drained = Batch::default();
     loop {
-        match stream.consumer.try_take() {
+        match stream.consumer.try_take(std::mem::take(&mut drained)) {
             Take::Batch(batch) => {
                 lines += batch.len() as u64;
                 payload_bytes += batch.iter().map(|line| line.len() as u64).sum::<u64>();
+                drained = batch;
             }
             Take::Empty => {
                 stream.consumer.wait(Duration::from_millis(100));

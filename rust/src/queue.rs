@@ -52,6 +52,12 @@ impl Batch {
         &self.text[start..self.ends[i]]
     }
 
+    /// Empties the batch, keeping its buffers for reuse.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
     /// Every line, in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(|i| self.get(i))
@@ -68,6 +74,9 @@ struct State {
     end: Option<Result<()>>,
     consumer_gone: bool,
     waker: Option<Wake>,
+    /// A drained batch handed back by the consumer, so the reader reuses its buffers
+    /// instead of allocating (and page-faulting in) fresh ones for every batch.
+    spare: Option<Batch>,
 }
 
 struct Shared {
@@ -86,7 +95,14 @@ impl Shared {
 /// Creates a queue of `capacity` lines (at least 1).
 pub fn channel(capacity: usize) -> (Producer, Consumer) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State { batches: VecDeque::new(), held: 0, end: None, consumer_gone: false, waker: None }),
+        state: Mutex::new(State {
+            batches: VecDeque::new(),
+            held: 0,
+            end: None,
+            consumer_gone: false,
+            waker: None,
+            spare: None,
+        }),
         ready: Condvar::new(),
         space: Notify::new(),
         capacity: capacity.max(1),
@@ -103,6 +119,11 @@ impl Producer {
     /// Largest batch worth building: a batch never exceeds the capacity.
     pub fn max_batch(&self) -> usize {
         self.shared.capacity
+    }
+
+    /// An empty batch to fill: a recycled one when the consumer handed one back.
+    pub fn empty_batch(&self, lines: usize) -> Batch {
+        self.shared.lock().spare.take().unwrap_or_else(|| Batch::with_capacity(lines))
     }
 
     /// Queues a batch, waiting while the queue is full. Returns `false` once the consumer is gone.
@@ -179,9 +200,14 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Takes the next batch, or the end, without waiting.
-    pub fn try_take(&mut self) -> Take {
+    /// Takes the next batch, or the end, without waiting; `drained` (the batch taken last,
+    /// fully consumed) goes back to the reader for reuse.
+    pub fn try_take(&mut self, mut drained: Batch) -> Take {
         let mut st = self.shared.lock();
+        if st.spare.is_none() && drained.text.capacity() > 0 {
+            drained.clear();
+            st.spare = Some(drained);
+        }
         st.held -= self.holding;
         self.holding = 0;
         let released = st.held < self.shared.capacity;
@@ -262,16 +288,16 @@ mod tests {
         assert!(tx.send(batch(&["1", "2"])).await);
         let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
         assert!(blocked.is_err(), "the queue is full");
-        assert!(matches!(rx.try_take(), Take::Batch(b) if b.len() == 2));
+        assert!(matches!(rx.try_take(Batch::default()), Take::Batch(b) if b.len() == 2));
         // The consumer still holds its two lines: no room yet.
         let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
         assert!(blocked.is_err(), "the held batch counts");
-        assert!(matches!(rx.try_take(), Take::Empty));
+        assert!(matches!(rx.try_take(Batch::default()), Take::Empty));
         assert!(tx.send(batch(&["3"])).await);
         tx.finish(Err(Error::Remote("x".into())));
-        assert!(matches!(rx.try_take(), Take::Batch(b) if b.get(0) == "3"));
-        assert!(matches!(rx.try_take(), Take::End(Err(Error::Remote(_)))));
-        assert!(matches!(rx.try_take(), Take::End(Ok(()))));
+        assert!(matches!(rx.try_take(Batch::default()), Take::Batch(b) if b.get(0) == "3"));
+        assert!(matches!(rx.try_take(Batch::default()), Take::End(Err(Error::Remote(_)))));
+        assert!(matches!(rx.try_take(Batch::default()), Take::End(Ok(()))));
     }
 
     #[tokio::test]
@@ -284,10 +310,22 @@ mod tests {
         assert!(!reader.await.unwrap());
     }
 
+    #[tokio::test]
+    async fn drained_batches_go_back_to_the_reader() {
+        let (tx, mut rx) = channel(8);
+        assert!(tx.send(batch(&["a", "b"])).await);
+        let Take::Batch(taken) = rx.try_take(Batch::default()) else { panic!("a batch is queued") };
+        let buffer = taken.text.as_ptr();
+        assert!(matches!(rx.try_take(taken), Take::Empty));
+        let reused = tx.empty_batch(4);
+        assert!(reused.is_empty());
+        assert_eq!(reused.text.as_ptr(), buffer, "the drained buffer is reused");
+    }
+
     #[test]
     fn dropped_producer_ends_with_an_error() {
         let (tx, mut rx) = channel(4);
         drop(tx);
-        assert!(matches!(rx.try_take(), Take::End(Err(Error::Connection(_)))));
+        assert!(matches!(rx.try_take(Batch::default()), Take::End(Err(Error::Connection(_)))));
     }
 }

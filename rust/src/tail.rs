@@ -189,7 +189,7 @@ impl<'a> Emitter<'a> {
         if self.batch.is_empty() {
             return !self.tx.consumer_gone();
         }
-        let next = Batch::with_capacity(self.batch.len());
+        let next = self.tx.empty_batch(self.max_batch.min(512));
         self.tx.send(std::mem::replace(&mut self.batch, next)).await
     }
 

@@ -58,7 +58,7 @@ impl Cursor {
             return Step::Ready;
         }
         let Some(tail) = self.tail.as_mut() else { return Step::End(Ok(())) };
-        match tail.consumer.try_take() {
+        match tail.consumer.try_take(std::mem::take(&mut self.batch)) {
             Take::Batch(batch) => {
                 self.batch = batch;
                 self.pos = 0;
