@@ -24,11 +24,15 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
-    use crate::py::aio::{AsyncCall, AsyncLineStream, Done, Hub};
+    use crate::py::aio::{AsyncLineStream, Done};
+    #[pymodule_export]
+    use crate::py::call::AsyncCall;
     #[pymodule_export]
     use crate::py::client::AgentCore;
     #[pymodule_export]
     use crate::py::fake::FakeAgentCore;
+    #[pymodule_export]
+    use crate::py::hub::Hub;
     #[pymodule_export]
     use crate::py::stream::{BatchIter, LineStream};
     #[pymodule_export]

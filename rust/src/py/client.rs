@@ -8,7 +8,8 @@ use reqwest::Method;
 
 use crate::error::{Error, Secrets};
 use crate::limits::Limits;
-use crate::py::aio::{AsyncCall, AsyncLineStream};
+use crate::py::aio::AsyncLineStream;
+use crate::py::call::AsyncCall;
 use crate::py::exceptions::IntoPyResult;
 use crate::py::stream::LineStream;
 use crate::py::{json, utils, wait};

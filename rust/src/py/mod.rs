@@ -1,10 +1,12 @@
 //! The Python bridge: the only modules that know pyo3.
 
 pub mod aio;
+pub mod call;
 pub mod client;
 pub mod cursor;
 pub mod exceptions;
 pub mod fake;
+pub mod hub;
 pub mod json;
 pub mod stream;
 pub mod utils;
