@@ -16,6 +16,9 @@ from tests.independent_agent import IndependentAgent
 
 TOKEN = 'test-token'
 
+SEED_LOG = ['Starting job raysubmit_abc123', 'epoch 1/2 loss=0.52', 'epoch 2/2 loss=0.31', 'Job finished ✓']
+"""The log of the job the user documentation tails."""
+
 AGENTS: dict[str, Any] = {'fake': FakeAgent, 'aiohttp': IndependentAgent}
 
 
@@ -75,3 +78,12 @@ def driver(request: pytest.FixtureRequest) -> Driver:
 def rest(request: pytest.FixtureRequest) -> Rest:
     """Each client flavour in turn (sync, async) making a REST call."""
     return request.param
+
+
+@pytest.fixture
+def seed_agent() -> Iterator[FakeAgent]:
+    """The fake agent of the seed examples: the documented token and the jobs the examples name."""
+    with FakeAgent(agent_token='your-agent-token') as agent:
+        agent.add_job('raysubmit_abc123', SEED_LOG)
+        agent.add_job('job-id', ['auto line 1', 'auto line 2'])
+        yield agent

@@ -6,22 +6,11 @@ token ``"your-agent-token"`` and knows the jobs the examples name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from synapse_sdk.clients.agent import AgentClient
 from synapse_sdk.testing import FakeAgent
-
-LOG = ['Starting job raysubmit_abc123', 'epoch 1/2 loss=0.52', 'epoch 2/2 loss=0.31', 'Job finished ✓']
-
-
-@pytest.fixture
-def seed_agent() -> Iterator[FakeAgent]:
-    with FakeAgent(agent_token='your-agent-token') as agent:
-        agent.add_job('raysubmit_abc123', LOG)
-        agent.add_job('job-id', ['auto line 1', 'auto line 2'])
-        yield agent
+from tests.conftest import SEED_LOG as LOG
 
 
 @pytest.fixture

@@ -6,21 +6,10 @@ the documented ``"your-agent-token"``, which the fake agent accepts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from synapse_sdk.testing import FakeAgent
-
-LOG = ['Starting job raysubmit_abc123', 'epoch 1/2 loss=0.52', 'epoch 2/2 loss=0.31', 'Job finished ✓']
-
-
-@pytest.fixture
-def seed_agent() -> Iterator[FakeAgent]:
-    with FakeAgent(agent_token='your-agent-token') as agent:
-        agent.add_job('raysubmit_abc123', LOG)
-        agent.add_job('job-id', ['auto line 1', 'auto line 2'])
-        yield agent
+from tests.conftest import SEED_LOG as LOG
 
 
 async def test_usage_with_context_manager(seed_agent: FakeAgent, capsys: pytest.CaptureFixture[str]) -> None:
