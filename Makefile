@@ -22,7 +22,7 @@ build-release: setup
 
 ## Sets everything up and runs the demo against the embedded fake agent.
 demo: build-release
-	$(PY) -m synapse_sdk.demo
+	$(PY) -m synapse_agent_rs.demo
 
 ## Sets everything up and runs every test and check.
 test: build-dev lint test-rust test-python bench-smoke
@@ -37,7 +37,7 @@ lint-python: build-dev
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
-	$(PY) -m mypy.stubtest synapse_sdk._core --allowlist stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest synapse_agent_rs._core --allowlist stubtest-allowlist.txt
 
 test-rust:
 	cargo test -q

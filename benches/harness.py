@@ -94,8 +94,8 @@ def _rounds(plan: list[RowResult], runs: int) -> Iterator[tuple[int, RowResult]]
 
 
 def _extension_stamp() -> tuple[str, int, int] | None:
-    """Path, mtime and size of the ``synapse_sdk._core`` extension our rows load (not imported here)."""
-    spec = importlib.util.find_spec('synapse_sdk')
+    """Path, mtime and size of the ``synapse_agent_rs._core`` extension our rows load (not imported here)."""
+    spec = importlib.util.find_spec('synapse_agent_rs')
     for folder in (spec.submodule_search_locations or []) if spec else []:
         for path in sorted(Path(folder).glob('_core*.so')):
             stat = path.stat()

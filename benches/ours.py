@@ -15,8 +15,8 @@ import loops
 import wire
 from measure import Meter
 
-from synapse_sdk.clients.agent import AgentClient, AsyncAgentClient
-from synapse_sdk.utils.network import StreamLimits
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+from synapse_agent_rs.utils.network import StreamLimits
 
 PACED_LIMITS = StreamLimits(max_messages=None, max_lines=None, max_bytes=None)
 TIMEOUT = 30.0

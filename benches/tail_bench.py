@@ -33,7 +33,7 @@ ROWS = [
 
 def serve(lines: int, streams: int, per_stream: int) -> None:
     """Server process: a FakeAgent with the firehose jobs; prints its URL, stops on stdin EOF."""
-    from synapse_sdk.testing import FakeAgent
+    from synapse_agent_rs.testing import FakeAgent
 
     with FakeAgent('bench-token') as agent:
         agent.add_job('firehose', firehose=lines)
@@ -62,8 +62,8 @@ async def _drain_async(client: Any, job: str, mode: str, protocol: str) -> int:
 
 def client_row(url: str, kind: str, mode: str, protocol: str) -> dict[str, Any]:
     """Client process: tails the firehose job once and measures itself."""
-    from synapse_sdk.clients.agent import AgentClient, AsyncAgentClient
-    from synapse_sdk.utils.network import StreamLimits
+    from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+    from synapse_agent_rs.utils.network import StreamLimits
 
     limits = StreamLimits.unlimited()
     cpu0, _ = _usage()
@@ -94,8 +94,8 @@ def client_row(url: str, kind: str, mode: str, protocol: str) -> dict[str, Any]:
 
 def client_scale(url: str, streams: int, mode: str) -> dict[str, Any]:
     """Client process: tails `streams` small jobs at once in one event loop."""
-    from synapse_sdk.clients.agent import AsyncAgentClient
-    from synapse_sdk.utils.network import StreamLimits
+    from synapse_agent_rs.clients.agent import AsyncAgentClient
+    from synapse_agent_rs.utils.network import StreamLimits
 
     async def run() -> int:
         async with AsyncAgentClient(url, 'bench-token') as client:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from synapse_sdk.clients.agent import AgentClient, AsyncAgentClient
-from synapse_sdk.testing import FakeAgent
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+from synapse_agent_rs.testing import FakeAgent
 from tests.drivers import DRIVERS, Driver
 from tests.independent_agent import IndependentAgent
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from synapse_sdk.clients.agent import AgentClient, AsyncAgentClient
-from synapse_sdk.utils.network import StreamLimits
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+from synapse_agent_rs.utils.network import StreamLimits
 
 
 @dataclass

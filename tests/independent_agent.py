@@ -1,6 +1,6 @@
 """An agent server written from ``agent-protocol.md`` with aiohttp, independent of the Rust fake agent.
 
-It offers the subset of ``synapse_sdk.testing.FakeAgent``'s Python API that the protocol tests use,
+It offers the subset of ``synapse_agent_rs.testing.FakeAgent``'s Python API that the protocol tests use,
 so a test can run against both servers: a misreading of the protocol shared by our client and our
 fake agent then fails against this one. It runs its own event loop in a background thread and
 listens on 127.0.0.1.

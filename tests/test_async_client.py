@@ -11,9 +11,9 @@ import time
 import pytest
 import uvloop
 
-from synapse_sdk.clients.agent import AsyncAgentClient, _hub
-from synapse_sdk.clients.exceptions import ClientConnectionError
-from synapse_sdk.testing import FakeAgent
+from synapse_agent_rs.clients.agent import AsyncAgentClient, _hub
+from synapse_agent_rs.clients.exceptions import ClientConnectionError
+from synapse_agent_rs.testing import FakeAgent
 from tests.conftest import TOKEN
 
 

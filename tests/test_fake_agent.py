@@ -1,4 +1,4 @@
-"""Tests of `synapse_sdk.testing.FakeAgent` itself, with third-party clients only.
+"""Tests of `synapse_agent_rs.testing.FakeAgent` itself, with third-party clients only.
 
 REST and chunked HTTP go through the stdlib ``http.client``, WebSocket through ``websocket-client``,
 so these tests hold whatever state our own client is in.
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import websocket
 
-from synapse_sdk.testing import FakeAgent
+from synapse_agent_rs.testing import FakeAgent
 
 TOKEN = 'fake-test-token'
 

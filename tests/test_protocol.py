@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, unquote
 
 import pytest
 
-from synapse_sdk.clients.agent import AgentClient, AsyncAgentClient
-from synapse_sdk.clients.exceptions import (
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+from synapse_agent_rs.clients.exceptions import (
     AuthenticationError,
     AuthorizationError,
     ClientConnectionError,
@@ -35,7 +35,7 @@ from synapse_sdk.clients.exceptions import (
     StreamLimitExceededError,
     ValidationError,
 )
-from synapse_sdk.utils.network import StreamLimits
+from synapse_agent_rs.utils.network import StreamLimits
 from tests.conftest import Rest
 from tests.drivers import Driver, Outcome
 

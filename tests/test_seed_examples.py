@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from synapse_sdk.clients.agent import AgentClient
-from synapse_sdk.testing import FakeAgent
+from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.testing import FakeAgent
 from tests.conftest import SEED_LOG as LOG
 
 

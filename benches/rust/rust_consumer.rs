@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use _core::error::Secrets;
 use _core::limits::Limits;
 use _core::queue::{Batch, Take};
-use _core::tail::{self, Protocol, TailSpec};
+use _core::spec::{Protocol, TailSpec};
+use _core::tail;
 
 const TOKEN: &str = "bench-token";
 

@@ -8,11 +8,12 @@ use bytes::{Buf, Bytes};
 use futures_util::Stream;
 use tokio::time::timeout;
 
+use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result};
 use crate::limits::Unit;
 use crate::lines::LineSplitter;
 use crate::queue::Producer;
-use crate::tail::{Emitter, Halt, TailSpec};
+use crate::spec::TailSpec;
 use crate::{rest, urls};
 
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;

@@ -1,8 +1,9 @@
-//! synapse-sdk's Rust core: the streaming log reader, the REST client and the fake agent.
+//! synapse-agent-rs's Rust core: the streaming log reader, the REST client and the fake agent.
 //!
 //! Transport and framing modules (`lines`, `events`, `queue`, `ws`, `http`, `tail`, `rest`,
 //! `fake`) know nothing of Python; `py` is the only bridge.
 
+pub mod emitter;
 pub mod error;
 pub mod events;
 pub mod fake;
@@ -14,13 +15,14 @@ mod py;
 pub mod queue;
 pub mod rest;
 pub mod runtime;
+pub mod spec;
 pub mod tail;
 pub mod urls;
 pub mod ws;
 
 use pyo3::prelude::*;
 
-/// The extension module `synapse_sdk._core`.
+/// The extension module `synapse_agent_rs._core`.
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]

@@ -13,11 +13,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result};
 use crate::limits::Unit;
 use crate::net::{self, BoxIo};
 use crate::queue::Producer;
-use crate::tail::{Emitter, Halt, TailSpec};
+use crate::spec::TailSpec;
 use crate::{events, urls};
 
 /// An established WebSocket.

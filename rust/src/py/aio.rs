@@ -15,7 +15,7 @@ use crate::tail::Tail;
 /// The stream is its own awaitable: `__anext__` returns it, and awaiting it finishes at once
 /// (no future, no loop round trip) while lines are buffered. Only when nothing is buffered
 /// does it park on one future, which the hub resolves when the next batch arrives.
-#[pyclass(module = "synapse_sdk._core")]
+#[pyclass(module = "synapse_agent_rs._core")]
 pub struct AsyncLineStream {
     cursor: Cursor,
     parking: Parking,
@@ -123,7 +123,7 @@ fn return_from_await(value: &Bound<'_, PyAny>) -> Option<Py<PyAny>> {
 }
 
 /// An awaitable that is already finished.
-#[pyclass(module = "synapse_sdk._core")]
+#[pyclass(module = "synapse_agent_rs._core")]
 pub struct Done {
     value: Option<Py<PyAny>>,
 }

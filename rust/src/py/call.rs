@@ -48,7 +48,7 @@ pub type Convert<T> = fn(Python<'_>, T) -> PyResult<Py<PyAny>>;
 type Finish = dyn Fn(Python<'_>) -> Option<PyResult<Py<PyAny>>> + Send + Sync;
 
 /// An awaitable over a future running on the shared runtime (REST calls).
-#[pyclass(module = "synapse_sdk._core")]
+#[pyclass(module = "synapse_agent_rs._core")]
 pub struct AsyncCall {
     finish: Box<Finish>,
     register: Box<dyn Fn(Wake) + Send + Sync>,

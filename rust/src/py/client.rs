@@ -14,14 +14,15 @@ use crate::py::exceptions::IntoPyResult;
 use crate::py::stream::LineStream;
 use crate::py::{json, utils, wait};
 use crate::rest::{self, Body, Call};
-use crate::tail::{self, Protocol, TailSpec};
+use crate::spec::{Protocol, TailSpec};
+use crate::tail;
 use crate::{net, urls};
 
 /// `StreamLimits` as the Python layer hands it over.
 type LimitsTuple = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, usize);
 
 /// One agent: base URL, headers, the pooled HTTP client. Tokens are kept out of `repr`.
-#[pyclass(module = "synapse_sdk._core", frozen)]
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct AgentCore {
     base_url: String,
     headers: Arc<Vec<(String, String)>>,

@@ -1,11 +1,11 @@
-//! The one place where core errors become Python exceptions (`synapse_sdk.clients.exceptions`).
+//! The one place where core errors become Python exceptions (`synapse_agent_rs.clients.exceptions`).
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use crate::error::Error;
 
-/// The class of `synapse_sdk.clients.exceptions` for an error.
+/// The class of `synapse_agent_rs.clients.exceptions` for an error.
 fn class_name(error: &Error) -> &'static str {
     match error {
         Error::InvalidArgument(_) => "ValidationError",
@@ -30,7 +30,7 @@ fn class_name(error: &Error) -> &'static str {
 /// Converts a core error into the matching `ClientError` subclass.
 pub fn to_pyerr(py: Python<'_>, error: Error) -> PyErr {
     let build = || -> PyResult<PyErr> {
-        let module = py.import("synapse_sdk.clients.exceptions")?;
+        let module = py.import("synapse_agent_rs.clients.exceptions")?;
         let class = module.getattr(class_name(&error))?;
         let exc = class.call1((error.status_code(), error.to_string()))?;
         if let Error::LimitExceeded { limit, max } = &error {

@@ -1,4 +1,4 @@
-//! Python binding of the fake agent, driven by `synapse_sdk.testing.FakeAgent`.
+//! Python binding of the fake agent, driven by `synapse_agent_rs.testing.FakeAgent`.
 
 use std::time::Duration;
 
@@ -9,8 +9,8 @@ use pyo3::types::PyDict;
 
 use crate::fake::{CannedBody, CannedReply, FakeAgent, JobScript, Lines};
 
-/// The fake agent server; `synapse_sdk.testing.FakeAgent` is its documented face.
-#[pyclass(module = "synapse_sdk._core", frozen)]
+/// The fake agent server; `synapse_agent_rs.testing.FakeAgent` is its documented face.
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct FakeAgentCore {
     agent: FakeAgent,
 }

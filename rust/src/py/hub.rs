@@ -39,8 +39,8 @@ impl Signal {
     }
 }
 
-/// The wake-up point of one event loop (created by `synapse_sdk.clients.agent._hub`).
-#[pyclass(module = "synapse_sdk._core", frozen)]
+/// The wake-up point of one event loop (created by `synapse_agent_rs.clients.agent._hub`).
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct Hub {
     signal: Arc<Signal>,
     wake_rx: UnixStream,
@@ -138,7 +138,7 @@ impl Parking {
     /// Creates a future on the running loop, to be resolved when `register`'s hook is called.
     pub fn park(&mut self, py: Python<'_>, register: impl FnOnce(Wake)) -> PyResult<Py<PyAny>> {
         static CURRENT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let current = CURRENT.import(py, "synapse_sdk.clients.agent._hub", "current")?;
+        let current = CURRENT.import(py, "synapse_agent_rs.clients.agent._hub", "current")?;
         let (event_loop, hub): (Bound<'_, PyAny>, Bound<'_, Hub>) = current.call0()?.extract()?;
         let future = event_loop.call_method0(intern!(py, "create_future"))?;
         future.setattr(intern!(py, "_asyncio_future_blocking"), true)?;

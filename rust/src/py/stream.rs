@@ -13,7 +13,7 @@ use crate::tail::Tail;
 /// `__next__` hands out lines of the batch it holds without releasing the GIL or touching
 /// shared state; only when the batch is used up does it take the next one, and only when
 /// none is queued does it wait, with the GIL released, in slices that let Ctrl-C through.
-#[pyclass(module = "synapse_sdk._core")]
+#[pyclass(module = "synapse_agent_rs._core")]
 pub struct LineStream {
     cursor: Cursor,
 }
@@ -82,7 +82,7 @@ impl LineStream {
 }
 
 /// The `.batches()` view of a [`LineStream`]: `list[str]` per batch.
-#[pyclass(module = "synapse_sdk._core")]
+#[pyclass(module = "synapse_agent_rs._core")]
 pub struct BatchIter {
     stream: Py<LineStream>,
 }

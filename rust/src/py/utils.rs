@@ -1,4 +1,4 @@
-//! The argument checks and URL helpers of `synapse_sdk.utils.network`.
+//! The argument checks and URL helpers of `synapse_agent_rs.utils.network`.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt};

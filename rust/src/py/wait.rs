@@ -40,7 +40,7 @@ where
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(PyRuntimeError::new_err("the synapse-sdk runtime dropped a request"));
+                return Err(PyRuntimeError::new_err("the synapse-agent-rs runtime dropped a request"));
             }
         }
     }

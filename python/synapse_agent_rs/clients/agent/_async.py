@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from synapse_sdk._core import AsyncLineStream
-from synapse_sdk.clients.agent._base import AgentEndpointsMixin, query_pairs
+from synapse_agent_rs._core import AsyncLineStream
+from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, query_pairs
 
 
 class AsyncAgentClient(AgentEndpointsMixin[Awaitable[Any], AsyncLineStream]):

@@ -1,4 +1,4 @@
-"""Type stubs of the Rust extension ``synapse_sdk._core``."""
+"""Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any, final

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synapse_sdk._core import (
+from synapse_agent_rs._core import (
     http_to_websocket_url,
     path_segment,
     sanitize_error_message,
     validate_resource_id,
     validate_timeout,
 )
-from synapse_sdk.clients.exceptions import ValidationError
+from synapse_agent_rs.clients.exceptions import ValidationError
 
 __all__ = [
     'StreamLimits',

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from synapse_sdk import _core
-from synapse_sdk.clients.exceptions import ValidationError
-from synapse_sdk.utils.network import StreamLimits, path_segment, validate_resource_id
+from synapse_agent_rs import _core
+from synapse_agent_rs.clients.exceptions import ValidationError
+from synapse_agent_rs.utils.network import StreamLimits, path_segment, validate_resource_id
 
 R = TypeVar('R')  # what a REST call returns: the value, or an awaitable of it
 S = TypeVar('S')  # what a tail returns: a sync or an async line stream

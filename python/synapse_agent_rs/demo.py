@@ -1,6 +1,6 @@
 """Demo: tail a job over WebSocket and over HTTP from the embedded fake agent.
 
-Run with ``python -m synapse_sdk.demo``. A FakeAgent starts on 127.0.0.1, a short job is
+Run with ``python -m synapse_agent_rs.demo``. A FakeAgent starts on 127.0.0.1, a short job is
 tailed over both protocols with :class:`AgentClient` and printed, then a firehose job of
 ``--lines`` lines is tailed and a one-line summary gives the rate.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from synapse_sdk.clients.agent import AgentClient
-from synapse_sdk.testing import FakeAgent
-from synapse_sdk.utils.network import StreamLimits
+from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.testing import FakeAgent
+from synapse_agent_rs.utils.network import StreamLimits
 
 TOKEN = 'demo-agent-token'
 

@@ -1,6 +1,6 @@
-"""Alias of :mod:`synapse_sdk.clients.exceptions`, for code that imports it from the top."""
+"""Alias of :mod:`synapse_agent_rs.clients.exceptions`, for code that imports it from the top."""
 
-from synapse_sdk.clients.exceptions import (
+from synapse_agent_rs.clients.exceptions import (
     AuthenticationError,
     AuthorizationError,
     ClientConnectionError,

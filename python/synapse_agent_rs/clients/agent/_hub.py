@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from synapse_sdk._core import Hub
+from synapse_agent_rs._core import Hub
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
 

@@ -6,8 +6,8 @@ their logs over WebSocket (``jobs/{id}/logs/``) and chunked HTTP (``jobs/{id}/lo
 and misbehaves on request: errors, dropped connections, silences, refusals, stalls,
 fragmented frames, cut chunks, and a firehose of generated lines for load tests::
 
-    from synapse_sdk.clients.agent import AgentClient
-    from synapse_sdk.testing import FakeAgent
+    from synapse_agent_rs.clients.agent import AgentClient
+    from synapse_agent_rs.testing import FakeAgent
 
     def test_ingest() -> None:
         with FakeAgent() as agent:
@@ -49,7 +49,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from synapse_sdk._core import FakeAgentCore
+from synapse_agent_rs._core import FakeAgentCore
 
 __all__ = ['FakeAgent', 'Fault', 'HttpFormat', 'WsFormat']
 

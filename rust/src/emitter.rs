@@ -1,0 +1,119 @@
+//! Decoding received items into batches for the queue, shared by the WebSocket and HTTP readers.
+
+use crate::error::{Error, Secrets};
+use crate::events::{self, Event};
+use crate::limits::{Counter, Limits, Unit};
+use crate::lines::Piece;
+use crate::queue::{Batch, Producer};
+use crate::spec::TailSpec;
+
+/// Why decoding stopped early.
+pub enum Halt {
+    /// The `complete` event: the stream ended normally.
+    Complete,
+    Fail(Error),
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Self::Fail(e)
+    }
+}
+
+/// Decodes received items into batches and hands them to the queue.
+pub struct Emitter<'a> {
+    tx: &'a Producer,
+    secrets: &'a Secrets,
+    limits: Limits,
+    counter: Counter,
+    batch: Batch,
+    max_batch: usize,
+    /// Lines handed to the queue so far, for error messages.
+    pub lines: u64,
+}
+
+impl<'a> Emitter<'a> {
+    /// An emitter counting `unit` under the spec's limits.
+    pub fn new(spec: &'a TailSpec, tx: &'a Producer, unit: Unit) -> Self {
+        let max_batch = tx.max_batch().min(4096);
+        Self {
+            tx,
+            secrets: &spec.secrets,
+            limits: spec.limits,
+            counter: Counter::new(&spec.limits, unit),
+            batch: Batch::with_capacity(max_batch.min(512)),
+            max_batch,
+            lines: 0,
+        }
+    }
+
+    /// Whether the current batch should be handed over before decoding more.
+    #[inline]
+    pub fn full(&self) -> bool {
+        self.batch.len() >= self.max_batch
+    }
+
+    /// Handles one message (a WebSocket message or an SSE `data:` payload) of `size` bytes.
+    #[inline]
+    pub fn message(&mut self, text: &str, size: usize) -> std::result::Result<(), Halt> {
+        if self.limits.too_large(size) {
+            return Ok(self.counter.count(size)?);
+        }
+        match events::decode(text) {
+            Event::Complete => Err(Halt::Complete),
+            Event::Error(m) => Err(Halt::Fail(Error::Remote(self.secrets.scrub(&m)))),
+            Event::Line(line) => {
+                self.counter.count(size)?;
+                self.push(&line);
+                Ok(())
+            }
+            Event::Skip => Ok(self.counter.count(size)?),
+        }
+    }
+
+    /// Handles one HTTP line from the splitter; answers whether the batch has room for more.
+    #[inline]
+    pub fn http_line(&mut self, piece: Piece<'_>, event_stream: bool) -> std::result::Result<bool, Halt> {
+        let bytes = match piece {
+            Piece::TooLong(size) => {
+                self.counter.count(usize::try_from(size).unwrap_or(usize::MAX))?;
+                return Ok(true);
+            }
+            Piece::Line(bytes) => bytes,
+        };
+        let line = events::utf8_lossy(bytes);
+        if let Some(payload) = events::sse_data(&line) {
+            // The splitter already dropped lines over the size limit; count the whole line.
+            self.message(payload, bytes.len())?;
+        } else {
+            self.counter.count(bytes.len())?;
+            if !(event_stream && events::sse_other(&line)) {
+                self.push(&line);
+            }
+        }
+        Ok(!self.full())
+    }
+
+    #[inline]
+    fn push(&mut self, line: &str) {
+        self.batch.push(line);
+        self.lines += 1;
+    }
+
+    /// Hands the current batch to the queue, waiting for room. `false`: the consumer is gone.
+    pub async fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return !self.tx.consumer_gone();
+        }
+        let next = self.tx.empty_batch(self.max_batch.min(512));
+        self.tx.send(std::mem::replace(&mut self.batch, next)).await
+    }
+
+    /// The error for a connection that ended without `complete`.
+    pub fn dropped(&self, cause: impl std::fmt::Display) -> Error {
+        Error::Connection(format!(
+            "the connection to the agent dropped after {} lines without a complete event: {cause}",
+            self.lines
+        ))
+    }
+}
