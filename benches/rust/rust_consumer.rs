@@ -27,7 +27,7 @@ struct Drained {
 
 fn spec(base_url: &str, job_id: &str, protocol: &str) -> Result<TailSpec, String> {
     let protocol = Protocol::parse(protocol).map_err(|e| e.to_string())?;
-    let http = _core::net::http_client(reqwest::Client::builder()).map_err(|e| e.to_string())?;
+    let transport = _core::net::Transport::new(Default::default()).map_err(|e| e.to_string())?;
     Ok(TailSpec {
         base_url: base_url.trim_end_matches('/').to_owned(),
         job_id: job_id.to_owned(),
@@ -36,7 +36,7 @@ fn spec(base_url: &str, job_id: &str, protocol: &str) -> Result<TailSpec, String
         protocol,
         timeout: Duration::from_secs(30),
         limits: Limits::unlimited(),
-        http,
+        transport: Arc::new(transport),
     })
 }
 

@@ -21,7 +21,7 @@ type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 /// Opens `jobs/{id}/logs/stream/` and reads it to the end.
 pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
     let url = urls::join(&spec.base_url, &format!("jobs/{}/logs/stream/", spec.job_id));
-    let mut request = spec.http.get(&url);
+    let mut request = spec.transport.http()?.get(&url);
     for (name, value) in spec.headers.iter() {
         request = request.header(name.as_str(), value.as_str());
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, Secrets};
 use crate::limits::Limits;
+use crate::net::Transport;
 
 /// Which protocol to stream with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,6 @@ pub struct TailSpec {
     /// Connect timeout and liveness deadline.
     pub timeout: Duration,
     pub limits: Limits,
-    /// The pooled HTTP client of the agent client (its connect timeout applies too).
-    pub http: reqwest::Client,
+    /// How the agent client reaches its agent: TLS, proxy, connect timeout, pooled HTTP client.
+    pub transport: Arc<Transport>,
 }

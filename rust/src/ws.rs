@@ -16,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result};
 use crate::limits::Unit;
-use crate::net::{self, BoxIo};
+use crate::net::BoxIo;
 use crate::queue::Producer;
 use crate::spec::TailSpec;
 use crate::{events, urls};
@@ -73,7 +73,7 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
             request.headers_mut().insert(name, value);
         }
     }
-    let io = net::connect(&parsed).await.map_err(|e| match e {
+    let io = spec.transport.connect(&parsed).await.map_err(|e| match e {
         Error::Connection(_) => OpenError::Unavailable(e),
         other => OpenError::Failed(other),
     })?;

@@ -8,6 +8,7 @@ use reqwest::Method;
 
 use crate::error::{Error, Secrets};
 use crate::limits::Limits;
+use crate::net::{Transport, TransportOptions};
 use crate::py::aio::AsyncLineStream;
 use crate::py::call::AsyncCall;
 use crate::py::exceptions::IntoPyResult;
@@ -16,7 +17,7 @@ use crate::py::{json, utils, wait};
 use crate::rest::{self, Body, Call};
 use crate::spec::{Protocol, TailSpec};
 use crate::tail;
-use crate::{net, urls};
+use crate::urls;
 
 /// `StreamLimits` as the Python layer hands it over.
 type LimitsTuple = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, usize);
@@ -27,7 +28,7 @@ pub struct AgentCore {
     base_url: String,
     headers: Arc<Vec<(String, String)>>,
     secrets: Arc<Secrets>,
-    http: net::PooledClient,
+    transport: Arc<Transport>,
     read_timeout: Duration,
 }
 
@@ -67,7 +68,7 @@ impl AgentCore {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 headers: Arc::new(headers),
                 secrets: Arc::new(secrets),
-                http: net::PooledClient::new(connect)?,
+                transport: Arc::new(Transport::new(TransportOptions { connect_timeout: connect })?),
                 read_timeout,
             })
         };
@@ -162,7 +163,7 @@ impl AgentCore {
             .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
             .into_py_result(py)?;
         let json = body.map(|b| json::dumps(&b)).transpose()?;
-        let client = self.http.get().into_py_result(py)?;
+        let client = self.transport.http().into_py_result(py)?;
         let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
         let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
         let query = params.unwrap_or_default();
@@ -193,7 +194,7 @@ impl AgentCore {
             protocol,
             timeout: Duration::from_secs_f64(timeout),
             limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
-            http: self.http.get().into_py_result(py)?,
+            transport: Arc::clone(&self.transport),
         })
     }
 }
