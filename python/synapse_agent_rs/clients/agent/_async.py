@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from synapse_agent_rs._core import AsyncLineStream
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, query_pairs
+from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
 
 
-class AsyncAgentClient(AgentEndpointsMixin[Awaitable[Any], AsyncLineStream]):
+class AsyncAgentClient(AsyncSender, AgentEndpointsMixin):
     """Asyncio client of one Synapse agent, on the same Rust core as :class:`AgentClient`.
 
-    REST methods return awaitables; ``tail_job_logs`` returns an async iterator, used as
-    ``async for line in client.tail_job_logs(job_id)`` (no ``await`` before it). Requests
-    start when the method is called. Use as ``async with AsyncAgentClient(...) as client``
+    REST methods are coroutine functions (``await client.get_job(id)``,
+    ``asyncio.create_task(client.health_check())``); ``tail_job_logs`` returns an async
+    iterator, used as ``async for line in client.tail_job_logs(job_id)`` (no ``await``
+    before it). Use as ``async with AsyncAgentClient(...) as client``
     or call ``await client.close()``.
 
     Args:
@@ -28,13 +29,13 @@ class AsyncAgentClient(AgentEndpointsMixin[Awaitable[Any], AsyncLineStream]):
         ValidationError: (400) a bad ``base_url`` or ``timeout``.
     """
 
-    def _send(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None
-    ) -> Awaitable[Any]:
-        return self._core.request_async(method, path, query_pairs(params), body)
+    async def _send(self, request: Request[Any]) -> Any:
+        # The Rust core's awaitable: the request runs on the shared runtime, the loop is
+        # woken through its hub; no thread hop and no asyncio future per call.
+        return await self._core.request_async(request.method, request.path, query_pairs(request.params), request.body)
 
-    def _tail(self, job_id: str, timeout: float, protocol: str) -> AsyncLineStream:
-        return self._core.tail_async(job_id, timeout, protocol, self._stream_limits.as_tuple())
+    def _open(self, tail: TailRequest) -> AsyncLineStream:
+        return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
 
     async def close(self) -> None:
         """Releases the client. Pooled connections close with it; open streams stay usable."""

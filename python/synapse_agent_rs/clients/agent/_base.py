@@ -1,21 +1,22 @@
 """What the sync and async agent clients share: settings, and every endpoint, written once.
 
-Each endpoint method describes its request and hands it to ``_send``, which the sync client
-answers with the result and the async client with an awaitable of it. The requests
-themselves are made by the Rust core.
+Each endpoint is a function that checks its arguments and describes its request; the
+``endpoint`` and ``stream`` decorators (``_endpoint.py``) make it a plain method of the sync
+client and a coroutine of the async one. The requests themselves are made by the Rust core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from synapse_agent_rs import _core
+from synapse_agent_rs.clients.agent._endpoint import Request, TailRequest, endpoint, stream
 from synapse_agent_rs.clients.exceptions import ValidationError
 from synapse_agent_rs.utils.network import StreamLimits, path_segment, validate_resource_id
 
-R = TypeVar('R')  # what a REST call returns: the value, or an awaitable of it
-S = TypeVar('S')  # what a tail returns: a sync or an async line stream
+JSONObject = dict[str, Any]
+JSONList = list[dict[str, Any]]
 
 DEFAULT_TIMEOUT = {'connect': 3.0, 'read': 10.0}
 
@@ -58,7 +59,7 @@ def _body(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-class BaseAgentClient(Generic[R, S]):
+class BaseAgentClient:
     """Settings shared by both clients; subclasses say how a request is sent and a log tailed."""
 
     def __init__(
@@ -93,35 +94,34 @@ class BaseAgentClient(Generic[R, S]):
     def __repr__(self) -> str:
         return f'{type(self).__name__}(base_url={self.base_url!r})'
 
-    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> R:
-        raise NotImplementedError
 
-    def _tail(self, job_id: str, timeout: float, protocol: str) -> S:
-        raise NotImplementedError
-
-
-class RayClientMixin(BaseAgentClient[R, S]):
+class RayClientMixin(BaseAgentClient):
     """Ray cluster operations: jobs and their logs, nodes, tasks, Serve applications."""
 
-    def list_jobs(self) -> R:
+    @endpoint
+    def list_jobs(self) -> Request[JSONList]:
         """All Ray jobs (list of dicts)."""
-        return self._send('GET', 'jobs/')
+        return Request('GET', 'jobs/')
 
-    def get_job(self, job_id: str) -> R:
+    @endpoint
+    def get_job(self, job_id: str) -> Request[JSONObject]:
         """One job (dict). Raises ``ValidationError`` (400) for a bad id, ``NotFoundError`` (404)."""
-        return self._send('GET', f'jobs/{validate_resource_id(job_id, "job_id")}/')
+        return Request('GET', f'jobs/{validate_resource_id(job_id, "job_id")}/')
 
-    def get_job_logs(self, job_id: str) -> R:
+    @endpoint
+    def get_job_logs(self, job_id: str) -> Request[Any]:
         """The whole log of a job so far, not streamed."""
-        return self._send('GET', f'jobs/{validate_resource_id(job_id, "job_id")}/logs/')
+        return Request('GET', f'jobs/{validate_resource_id(job_id, "job_id")}/logs/')
 
     list_job_logs = get_job_logs
 
-    def stop_job(self, job_id: str) -> R:
+    @endpoint
+    def stop_job(self, job_id: str) -> Request[JSONObject]:
         """Asks the agent to stop a job (dict)."""
-        return self._send('POST', f'jobs/{validate_resource_id(job_id, "job_id")}/stop/')
+        return Request('POST', f'jobs/{validate_resource_id(job_id, "job_id")}/stop/')
 
-    def tail_job_logs(self, job_id: str, timeout: float = 30.0, *, protocol: str = 'auto') -> S:
+    @stream
+    def tail_job_logs(self, job_id: str, timeout: float = 30.0, *, protocol: str = 'auto') -> TailRequest:
         """Streams a job's log lines as they are written.
 
         Args:
@@ -146,73 +146,89 @@ class RayClientMixin(BaseAgentClient[R, S]):
                 before the stream completed (after every line received before it).
             WebSocketError: (503) the agent broke the WebSocket protocol.
         """
-        return self._tail(job_id, timeout, protocol)
+        return TailRequest(job_id, timeout, protocol)
 
-    def websocket_tail_job_logs(self, job_id: str, timeout: float = 30.0) -> S:
+    @stream
+    def websocket_tail_job_logs(self, job_id: str, timeout: float = 30.0) -> TailRequest:
         """``tail_job_logs`` over WebSocket only."""
-        return self._tail(job_id, timeout, 'websocket')
+        return TailRequest(job_id, timeout, 'websocket')
 
-    def stream_tail_job_logs(self, job_id: str, timeout: float = 30.0) -> S:
+    @stream
+    def stream_tail_job_logs(self, job_id: str, timeout: float = 30.0) -> TailRequest:
         """``tail_job_logs`` over chunked HTTP only."""
-        return self._tail(job_id, timeout, 'http')
+        return TailRequest(job_id, timeout, 'http')
 
-    def list_nodes(self) -> R:
+    @endpoint
+    def list_nodes(self) -> Request[JSONList]:
         """The cluster's nodes (list)."""
-        return self._send('GET', 'nodes/')
+        return Request('GET', 'nodes/')
 
-    def get_node(self, node_id: str) -> R:
+    @endpoint
+    def get_node(self, node_id: str) -> Request[JSONObject]:
         """One node (dict)."""
-        return self._send('GET', f'nodes/{validate_resource_id(node_id, "node_id")}/')
+        return Request('GET', f'nodes/{validate_resource_id(node_id, "node_id")}/')
 
-    def list_tasks(self) -> R:
+    @endpoint
+    def list_tasks(self) -> Request[JSONList]:
         """Ray tasks (list)."""
-        return self._send('GET', 'tasks/')
+        return Request('GET', 'tasks/')
 
-    def get_task(self, task_id: str) -> R:
+    @endpoint
+    def get_task(self, task_id: str) -> Request[JSONObject]:
         """One task (dict)."""
-        return self._send('GET', f'tasks/{validate_resource_id(task_id, "task_id")}/')
+        return Request('GET', f'tasks/{validate_resource_id(task_id, "task_id")}/')
 
-    def list_serve_applications(self) -> R:
+    @endpoint
+    def list_serve_applications(self) -> Request[JSONList]:
         """Ray Serve applications (list)."""
-        return self._send('GET', 'serve_applications/')
+        return Request('GET', 'serve_applications/')
 
-    def get_serve_application(self, name: str) -> R:
+    @endpoint
+    def get_serve_application(self, name: str) -> Request[JSONObject]:
         """One Serve application (dict); the name is sent percent-encoded as one path segment."""
-        return self._send('GET', f'serve_applications/{path_segment(name, "name")}/')
+        return Request('GET', f'serve_applications/{path_segment(name, "name")}/')
 
-    def delete_serve_application(self, name: str) -> R:
+    @endpoint
+    def delete_serve_application(self, name: str) -> Request[None]:
         """Deletes a Serve application (``None``)."""
-        return self._send('DELETE', f'serve_applications/{path_segment(name, "name")}/')
+        return Request('DELETE', f'serve_applications/{path_segment(name, "name")}/')
 
 
-class AgentEndpointsMixin(RayClientMixin[R, S]):
+class AgentEndpointsMixin(RayClientMixin):
     """Agent health, GPUs and plugin execution, on top of the Ray operations."""
 
-    def health_check(self) -> R:
+    @endpoint
+    def health_check(self) -> Request[JSONObject]:
         """The agent's health (dict)."""
-        return self._send('GET', 'health/')
+        return Request('GET', 'health/')
 
-    def get_gpu_status(self) -> R:
+    @endpoint
+    def get_gpu_status(self) -> Request[JSONObject]:
         """GPU status of the cluster (dict)."""
-        return self._send('GET', 'gpu_status/')
+        return Request('GET', 'gpu_status/')
 
-    def list_plugin_releases(self, params: Mapping[str, Any] | None = None, **filters: Any) -> R:
+    @endpoint
+    def list_plugin_releases(self, /, params: Mapping[str, Any] | None = None, **filters: Any) -> Request[JSONObject]:
         """Plugin releases (paginated dict); ``params`` and keyword filters become the query string."""
-        return self._send('GET', 'plugin_releases/', params={**(params or {}), **filters})
+        return Request('GET', 'plugin_releases/', params={**(params or {}), **filters})
 
-    def get_plugin_release(self, lookup: str) -> R:
+    @endpoint
+    def get_plugin_release(self, lookup: str) -> Request[JSONObject]:
         """One plugin release by id or ``code@version`` (dict)."""
-        return self._send('GET', f'plugin_releases/{path_segment(str(lookup), "lookup")}')
+        return Request('GET', f'plugin_releases/{path_segment(str(lookup), "lookup")}')
 
-    def create_plugin_release(self, plugin: str | Mapping[str, Any], version: str | None = None) -> R:
+    @endpoint
+    def create_plugin_release(self, plugin: str | Mapping[str, Any], version: str | None = None) -> Request[JSONObject]:
         """Creates a release from ``plugin`` and ``version``, or from a whole body dict."""
         body = dict(plugin) if isinstance(plugin, Mapping) else _body(plugin=plugin, version=version)
-        return self._send('POST', 'plugin_releases/', body=body)
+        return Request('POST', 'plugin_releases/', body=body)
 
-    def delete_plugin_release(self, lookup: str) -> R:
+    @endpoint
+    def delete_plugin_release(self, lookup: str) -> Request[None]:
         """Deletes a plugin release (``None``)."""
-        return self._send('DELETE', f'plugin_releases/{path_segment(str(lookup), "lookup")}')
+        return Request('DELETE', f'plugin_releases/{path_segment(str(lookup), "lookup")}')
 
+    @endpoint
     def run_plugin_release(
         self,
         lookup: str,
@@ -222,11 +238,12 @@ class AgentEndpointsMixin(RayClientMixin[R, S]):
         requirements: list[str] | None = None,
         job_id: str | None = None,
         language: str | None = None,
-    ) -> R:
+    ) -> Request[Any]:
         """Runs an action of a plugin release; returns the agent's JSON answer."""
         body = _body(action=action, params=params, requirements=requirements, job_id=job_id, language=language)
-        return self._send('POST', f'plugin_releases/{path_segment(str(lookup), "lookup")}/run/', body=body)
+        return Request('POST', f'plugin_releases/{path_segment(str(lookup), "lookup")}/run/', body=body)
 
+    @endpoint
     def run_debug_plugin_release(
         self,
         action: str,
@@ -238,7 +255,7 @@ class AgentEndpointsMixin(RayClientMixin[R, S]):
         requirements: list[str] | None = None,
         job_id: str | None = None,
         language: str | None = None,
-    ) -> R:
+    ) -> Request[Any]:
         """Runs an action from plugin code that is not released yet; returns the agent's JSON answer."""
         body = _body(
             action=action,
@@ -250,4 +267,4 @@ class AgentEndpointsMixin(RayClientMixin[R, S]):
             job_id=job_id,
             language=language,
         )
-        return self._send('POST', 'plugin_releases/run_debug/', body=body)
+        return Request('POST', 'plugin_releases/run_debug/', body=body)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from synapse_agent_rs._core import LineStream
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, query_pairs
+from synapse_agent_rs.clients.agent._endpoint import Request, SyncSender, TailRequest
 
 
-class AgentClient(AgentEndpointsMixin[Any, LineStream]):
+class AgentClient(SyncSender, AgentEndpointsMixin):
     """Client of one Synapse agent: REST calls block, log streams are iterators.
 
     Args:
@@ -23,11 +23,11 @@ class AgentClient(AgentEndpointsMixin[Any, LineStream]):
         ValidationError: (400) a bad ``base_url`` or ``timeout``.
     """
 
-    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> Any:
-        return self._core.request(method, path, query_pairs(params), body)
+    def _send(self, request: Request[Any]) -> Any:
+        return self._core.request(request.method, request.path, query_pairs(request.params), request.body)
 
-    def _tail(self, job_id: str, timeout: float, protocol: str) -> LineStream:
-        return self._core.tail(job_id, timeout, protocol, self._stream_limits.as_tuple())
+    def _open(self, tail: TailRequest) -> LineStream:
+        return self._core.tail(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
 
     def close(self) -> None:
         """Nothing to release eagerly: pooled connections close with the client. Kept for symmetry."""
