@@ -61,7 +61,7 @@ impl<'a> Emitter<'a> {
         }
         match events::decode(text) {
             Event::Complete => Err(Halt::Complete),
-            Event::Error(m) => Err(Halt::Fail(Error::Remote(self.secrets.scrub(&m)))),
+            Event::Error(m) => Err(Halt::Fail(Error::Remote(self.secrets.clean(&m)))),
             Event::Line(line) => {
                 self.counter.count(size)?;
                 self.push(&line);
@@ -111,9 +111,27 @@ impl<'a> Emitter<'a> {
 
     /// The error for a connection that ended without `complete`.
     pub fn dropped(&self, cause: impl std::fmt::Display) -> Error {
-        Error::Connection(format!(
-            "the connection to the agent dropped after {} lines without a complete event: {cause}",
-            self.lines
-        ))
+        Error::connection_msg(self.dropped_context(cause))
+    }
+
+    /// [`Self::dropped`] with the failure that broke the connection as its source.
+    pub fn dropped_by<E: std::error::Error + Send + Sync + 'static>(&self, cause: E) -> Error {
+        Error::connection(&self.dropped_context(""), cause)
+    }
+
+    fn dropped_context(&self, cause: impl std::fmt::Display) -> String {
+        let lines = self.lines;
+        let text = format!("the connection to the agent dropped after {lines} lines without a complete event");
+        let cause = cause.to_string();
+        if cause.is_empty() {
+            text
+        } else {
+            format!("{text}: {cause}")
+        }
+    }
+
+    /// Server text (an error event, a close reason) with secrets removed.
+    pub fn clean(&self, text: &str) -> String {
+        self.secrets.clean(text)
     }
 }

@@ -32,7 +32,7 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
                 spec.timeout
             )));
         }
-        Ok(Err(e)) => return Err(rest::send_error(&e)),
+        Ok(Err(e)) => return Err(rest::send_error(e)),
         Ok(Ok(response)) => response,
     };
     let response = rest::check_status(response, &spec.secrets).await?;
@@ -97,7 +97,7 @@ impl Reader {
                 Poll::Pending if active => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => self.rest = chunk,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Halt::Fail(em.dropped(rest::cause(&e))))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Halt::Fail(em.dropped_by(e)))),
                 Poll::Ready(None) => {
                     // A body that ends cleanly is the agent saying the log is over.
                     self.splitter.finish(|piece| em.http_line(piece, event_stream))?;

@@ -175,7 +175,7 @@ impl Drop for Producer {
         // A reader task that was aborted or panicked never said how it ended.
         let mut st = self.shared.lock();
         if st.end.is_none() {
-            st.end = Some(Err(Error::Connection("the stream's reader stopped unexpectedly".into())));
+            st.end = Some(Err(Error::connection_msg("the stream's reader stopped unexpectedly")));
             self.wake(st);
         }
     }
@@ -326,6 +326,6 @@ mod tests {
     fn dropped_producer_ends_with_an_error() {
         let (tx, mut rx) = channel(4);
         drop(tx);
-        assert!(matches!(rx.try_take(Batch::default()), Take::End(Err(Error::Connection(_)))));
+        assert!(matches!(rx.try_take(Batch::default()), Take::End(Err(Error::Connection { .. }))));
     }
 }

@@ -32,6 +32,14 @@ pub struct Call<'a> {
 /// `read_timeout` bounds the whole exchange after connecting (reqwest's connect timeout is
 /// set on the client); exceeding either gives 408.
 pub async fn call(client: &reqwest::Client, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
+    let context = match reqwest::Url::parse(&call.url) {
+        Ok(url) => format!("{} {}", call.method, url.path()),
+        Err(_) => call.method.to_string(),
+    };
+    exchange(client, call, read_timeout, secrets).await.map_err(|e| e.context(&context))
+}
+
+async fn exchange(client: &reqwest::Client, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
     let mut url = reqwest::Url::parse(&call.url).map_err(|e| Error::InvalidArgument(format!("invalid URL: {e}")))?;
     if !call.query.is_empty() {
         url.query_pairs_mut().extend_pairs(call.query);
@@ -43,10 +51,10 @@ pub async fn call(client: &reqwest::Client, call: Call<'_>, read_timeout: Durati
     if let Some(json) = call.json {
         request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json);
     }
-    let response = request.send().await.map_err(|e| send_error(&e))?;
+    let response = request.send().await.map_err(send_error)?;
     let response = check_status(response, secrets).await?;
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| send_error(&e))?;
+    let bytes = response.bytes().await.map_err(send_error)?;
     Ok(decode(status, &bytes))
 }
 
@@ -78,7 +86,7 @@ pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
         None => None,
     });
     // Scrub before truncating, so that a cut cannot leave part of a token behind.
-    let mut detail = secrets.scrub(from_json.as_deref().unwrap_or_else(|| body.trim()));
+    let mut detail = secrets.clean(from_json.as_deref().unwrap_or_else(|| body.trim()));
     if detail.is_empty() {
         detail = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("error").to_owned();
     }
@@ -91,13 +99,13 @@ pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
 }
 
 /// Maps a reqwest failure before or while receiving an answer.
-pub fn send_error(e: &reqwest::Error) -> Error {
+pub fn send_error(e: reqwest::Error) -> Error {
     if e.is_timeout() {
-        Error::Timeout(format!("the agent did not answer in time: {}", cause(e)))
+        Error::Timeout(format!("the agent did not answer in time: {}", cause(&e)))
     } else if e.is_builder() {
-        Error::InvalidArgument(format!("invalid request: {}", cause(e)))
+        Error::InvalidArgument(format!("invalid request: {}", cause(&e)))
     } else {
-        Error::Connection(format!("connecting to the agent failed: {}", cause(e)))
+        Error::connection("connecting to the agent failed", e)
     }
 }
 

@@ -9,6 +9,8 @@ use crate::{http, runtime, ws};
 /// A running stream: the consumer's end of its queue and the handle of its task.
 pub struct Tail {
     pub consumer: Consumer,
+    /// The job whose log this is, for error attributes.
+    pub job_id: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -29,11 +31,12 @@ impl Drop for Tail {
 /// Starts the reader task of a stream.
 pub fn start(spec: TailSpec) -> Tail {
     let (tx, consumer) = queue::channel(spec.limits.queue_size);
+    let job_id = spec.job_id.clone();
     let task = runtime::spawn(async move {
-        let outcome = run(&spec, &tx).await;
+        let outcome = run(&spec, &tx).await.map_err(|e| e.context(&format!("job {}", spec.job_id)));
         tx.finish(outcome);
     });
-    Tail { consumer, task }
+    Tail { consumer, job_id, task }
 }
 
 async fn run(spec: &TailSpec, tx: &Producer) -> Result<()> {

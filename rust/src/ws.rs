@@ -74,7 +74,7 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
         }
     }
     let io = spec.transport.connect(&parsed).await.map_err(|e| match e {
-        Error::Connection(_) => OpenError::Unavailable(e),
+        Error::Connection { .. } => OpenError::Unavailable(e),
         other => OpenError::Failed(other),
     })?;
     let config =
@@ -90,7 +90,7 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
         Err(e @ (WsError::Io(_) | WsError::Protocol(_) | WsError::ConnectionClosed | WsError::Url(_))) => {
             Err(OpenError::Unavailable(Error::connection("the WebSocket handshake failed", e)))
         }
-        Err(e) => Err(OpenError::Failed(Error::WebSocket(format!("the WebSocket handshake failed: {e}")))),
+        Err(e) => Err(OpenError::Failed(Error::websocket("the WebSocket handshake failed", e))),
     }
 }
 
@@ -169,7 +169,7 @@ fn on_message(message: Message, em: &mut Emitter<'_>) -> std::result::Result<(),
         Message::Close(Some(frame)) => Err(Halt::Fail(em.dropped(format_args!(
             "the agent closed the WebSocket with code {} ({})",
             u16::from(frame.code),
-            frame.reason
+            em.clean(&frame.reason)
         )))),
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
     }
@@ -177,8 +177,8 @@ fn on_message(message: Message, em: &mut Emitter<'_>) -> std::result::Result<(),
 
 fn read_error(e: WsError, em: &Emitter<'_>) -> Error {
     match e {
-        WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => em.dropped(e),
+        WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => em.dropped_by(e),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => em.dropped("the TCP connection was closed"),
-        other => Error::WebSocket(format!("the agent broke the WebSocket protocol: {other}")),
+        other => Error::websocket("the agent broke the WebSocket protocol", other),
     }
 }

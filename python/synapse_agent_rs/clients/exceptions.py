@@ -2,7 +2,7 @@
 
 Hierarchy (``status_code`` in brackets)::
 
-    ClientError                      base: .status_code, .detail
+    ClientError                      base: .status_code, .detail, .job_id
     ├── ValidationError              [400, or 422 from the server]
     ├── AuthenticationError          [401]
     ├── AuthorizationError           [403]
@@ -11,9 +11,14 @@ Hierarchy (``status_code`` in brackets)::
     ├── RateLimitError               [429]  the server said 429
     ├── ServerError                  [5xx]  the server said 5xx, or the job sent an error event (500)
     ├── ClientConnectionError        [503]  also a ConnectionError: refused, reset, TLS, dropped mid-stream
+    ├── ResponseTooLargeError        [413]  a REST answer passed max_response_size: .limit, .max
     └── StreamError
-        ├── StreamLimitExceededError [429]  a StreamLimits limit was passed
+        ├── StreamLimitExceededError [429]  a StreamLimits limit was passed: .limit, .max
         └── WebSocketError           [503]  the WebSocket peer broke the protocol
+
+Errors of a log stream carry the job id in ``.job_id`` (and 404/408/503 messages name the job;
+REST ones name the request path). When a socket or TLS failure is behind an error, it is the
+``__cause__``: an ``OSError`` subclass such as ``ConnectionRefusedError``, or an ``ssl.SSLError``.
 
 This module is pure Python and never imports the extension: the extension imports it.
 """
@@ -30,6 +35,7 @@ __all__ = [
     'ClientTimeoutError',
     'NotFoundError',
     'RateLimitError',
+    'ResponseTooLargeError',
     'ServerError',
     'StreamError',
     'StreamLimitExceededError',
@@ -48,6 +54,8 @@ class ClientError(Exception):
 
     status_code: int
     detail: Any
+    #: The job of the stream that failed; ``None`` for REST calls.
+    job_id: str | None = None
 
     def __init__(self, status_code: int, detail: Any = None) -> None:
         self.status_code = status_code
@@ -93,12 +101,26 @@ class ClientConnectionError(ClientError, ConnectionError):
     """The connection was refused, reset, failed TLS, or dropped in the middle of a stream (503)."""
 
 
+class ResponseTooLargeError(ClientError):
+    """A REST answer was larger than the client's ``max_response_size`` (413)."""
+
+    #: Which maximum was passed (``'max_response_size'``).
+    limit: str | None = None
+    #: The maximum, in bytes.
+    max: int | None = None
+
+
 class StreamError(ClientError):
     """A failure of a log stream itself."""
 
 
 class StreamLimitExceededError(StreamError):
     """A ``StreamLimits`` limit was exceeded (429)."""
+
+    #: Which limit was passed, for example ``'bytes (max_bytes)'``.
+    limit: str | None = None
+    #: The value of that limit.
+    max: int | None = None
 
 
 class WebSocketError(StreamError):

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 
 use crate::error::Result;
 use crate::py::cursor::{Cursor, Step};
-use crate::py::exceptions::to_pyerr;
+use crate::py::exceptions::to_pyerr_in;
 use crate::py::hub::Parking;
 use crate::tail::Tail;
 
@@ -32,7 +32,7 @@ impl AsyncLineStream {
         self.parking.forget();
         match outcome {
             Ok(()) => PyStopAsyncIteration::new_err(()),
-            Err(e) => to_pyerr(py, e),
+            Err(e) => to_pyerr_in(py, e, Some(self.cursor.job_id())),
         }
     }
 }

@@ -23,12 +23,15 @@ pub struct Cursor {
     tail: Option<Tail>,
     batch: Batch,
     pos: usize,
+    /// The job of the stream, kept after the end for the error's `.job_id`.
+    job_id: String,
 }
 
 impl Cursor {
     /// Wraps a started stream.
     pub fn new(tail: Tail) -> Self {
-        Self { tail: Some(tail), batch: Batch::default(), pos: 0 }
+        let job_id = tail.job_id.clone();
+        Self { tail: Some(tail), batch: Batch::default(), pos: 0, job_id }
     }
 
     /// Whether the current batch still has lines: the fast path, no shared state touched.
@@ -70,6 +73,11 @@ impl Cursor {
                 Step::End(outcome)
             }
         }
+    }
+
+    /// The job whose log this is.
+    pub fn job_id(&self) -> &str {
+        &self.job_id
     }
 
     /// The running stream, while it runs.

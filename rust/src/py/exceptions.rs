@@ -1,4 +1,5 @@
-//! The one place where core errors become Python exceptions (`synapse_agent_rs.clients.exceptions`).
+//! The one place where core errors become Python exceptions (`synapse_agent_rs.clients.exceptions`):
+//! the class, the attributes it declares (`.limit`, `.max`, `.job_id`) and the `__cause__`.
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -11,9 +12,10 @@ fn class_name(error: &Error) -> &'static str {
         Error::InvalidArgument(_) => "ValidationError",
         Error::Timeout(_) => "ClientTimeoutError",
         Error::LimitExceeded { .. } => "StreamLimitExceededError",
+        Error::TooLarge { .. } => "ResponseTooLargeError",
         Error::Remote(_) => "ServerError",
-        Error::Connection(_) => "ClientConnectionError",
-        Error::WebSocket(_) => "WebSocketError",
+        Error::Connection { .. } => "ClientConnectionError",
+        Error::WebSocket { .. } => "WebSocketError",
         Error::Status { code, .. } => match code {
             400 | 422 => "ValidationError",
             401 => "AuthenticationError",
@@ -29,17 +31,62 @@ fn class_name(error: &Error) -> &'static str {
 
 /// Converts a core error into the matching `ClientError` subclass.
 pub fn to_pyerr(py: Python<'_>, error: Error) -> PyErr {
+    to_pyerr_in(py, error, None)
+}
+
+/// [`to_pyerr`] for an error of the stream of `job_id`, which becomes `.job_id`.
+pub fn to_pyerr_in(py: Python<'_>, error: Error, job_id: Option<&str>) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let module = py.import("synapse_agent_rs.clients.exceptions")?;
         let class = module.getattr(class_name(&error))?;
         let exc = class.call1((error.status_code(), error.to_string()))?;
-        if let Error::LimitExceeded { limit, max } = &error {
+        if let Error::LimitExceeded { limit, max } | Error::TooLarge { limit, max } = &error {
             exc.setattr("limit", *limit)?;
             exc.setattr("max", *max)?;
         }
-        Ok(PyErr::from_value(exc))
+        if let Some(job_id) = job_id {
+            exc.setattr("job_id", job_id)?;
+        }
+        let err = PyErr::from_value(exc);
+        if let Some(cause) = cause(py, &error) {
+            err.set_cause(py, Some(cause));
+        }
+        Ok(err)
     };
     build().unwrap_or_else(|e| PyRuntimeError::new_err(format!("could not raise a ClientError ({e}): {error}")))
+}
+
+/// The Python form of the underlying failure: an `OSError` subclass for socket errors
+/// (`ConnectionRefusedError`, `ConnectionResetError`, ...), `ssl.SSLError` for TLS ones.
+/// Their texts come from the OS or rustls, never from the peer, so they hold no secret.
+fn cause(py: Python<'_>, error: &Error) -> Option<PyErr> {
+    let mut at: Option<&(dyn std::error::Error + 'static)> = error.source_error().map(|e| e as _);
+    while let Some(e) = at {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return ssl_error(py, tls);
+            }
+            let copy = match io.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(io.kind(), io.to_string()),
+            };
+            return Some(PyErr::from(copy));
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return ssl_error(py, tls);
+        }
+        at = e.source();
+    }
+    None
+}
+
+fn ssl_error(py: Python<'_>, tls: &rustls::Error) -> Option<PyErr> {
+    let class = match tls {
+        rustls::Error::InvalidCertificate(_) => "SSLCertVerificationError",
+        _ => "SSLError",
+    };
+    let exc = py.import("ssl").and_then(|ssl| ssl.getattr(class)).and_then(|c| c.call1((tls.to_string(),)));
+    exc.ok().map(PyErr::from_value)
 }
 
 /// `?`-friendly conversion for core results.

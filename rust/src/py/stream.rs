@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
 use crate::py::cursor::{Cursor, Step};
-use crate::py::exceptions::to_pyerr;
+use crate::py::exceptions::to_pyerr_in;
 use crate::py::wait::SLICE;
 use crate::tail::Tail;
 
@@ -29,7 +29,9 @@ impl LineStream {
         loop {
             match self.cursor.advance() {
                 Step::Ready => return Ok(true),
-                Step::End(outcome) => return outcome.map(|()| false).map_err(|e| to_pyerr(py, e)),
+                Step::End(outcome) => {
+                    return outcome.map(|()| false).map_err(|e| to_pyerr_in(py, e, Some(self.cursor.job_id())));
+                }
                 Step::Empty => {
                     if let Some(tail) = self.cursor.tail() {
                         let consumer = &tail.consumer;
