@@ -35,6 +35,8 @@ pub struct Emitter<'a> {
 impl<'a> Emitter<'a> {
     /// An emitter counting `unit` under the spec's limits.
     pub fn new(spec: &'a TailSpec, tx: &'a Producer, unit: Unit) -> Self {
+        // Decoding starts once the connection is established: a connection slot is free again.
+        tx.opened();
         let max_batch = tx.max_batch().min(4096);
         Self {
             tx,

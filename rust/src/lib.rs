@@ -10,6 +10,7 @@ pub mod fake;
 pub mod http;
 pub mod limits;
 pub mod lines;
+pub mod many;
 pub mod net;
 mod py;
 pub mod queue;
@@ -35,6 +36,8 @@ mod _core {
     use crate::py::fake::FakeAgentCore;
     #[pymodule_export]
     use crate::py::hub::Hub;
+    #[pymodule_export]
+    use crate::py::many::{AsyncManyStream, ManyIter, ManyStream};
     #[pymodule_export]
     use crate::py::stream::{BatchIter, LineStream};
     #[pymodule_export]

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -62,6 +62,50 @@ impl Batch {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(|i| self.get(i))
     }
+
+    /// Bytes of text held.
+    #[inline]
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+}
+
+/// A byte budget shared by many queues: queued and held batches take their text's bytes
+/// from it, so that many streams together stay under one bound (`many.rs`).
+#[derive(Clone)]
+pub struct Budget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+impl Budget {
+    /// A budget of `total` bytes (at least 1, at most what a semaphore can count).
+    pub fn new(total: usize) -> Self {
+        let total = total.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        Self { bytes: Arc::new(Semaphore::new(total)), total }
+    }
+
+    /// What a batch takes: its bytes, at least 1, and never more than the whole budget
+    /// (a batch larger than the budget waits for all of it).
+    fn cost(&self, batch: &Batch) -> usize {
+        batch.text.len().clamp(1, self.total)
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes.add_permits(bytes);
+        }
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+
+    /// The bound.
+    pub fn total(&self) -> usize {
+        self.total
+    }
 }
 
 /// A hook the reader calls when the consumer may have something new to take.
@@ -84,6 +128,7 @@ struct Shared {
     ready: Condvar,
     space: Notify,
     capacity: usize,
+    budget: Option<Budget>,
 }
 
 impl Shared {
@@ -94,6 +139,11 @@ impl Shared {
 
 /// Creates a queue of `capacity` lines (at least 1).
 pub fn channel(capacity: usize) -> (Producer, Consumer) {
+    channel_in(capacity, None)
+}
+
+/// Creates a queue of `capacity` lines whose batches also take their bytes from `budget`.
+pub fn channel_in(capacity: usize, budget: Option<Budget>) -> (Producer, Consumer) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             batches: VecDeque::new(),
@@ -106,13 +156,17 @@ pub fn channel(capacity: usize) -> (Producer, Consumer) {
         ready: Condvar::new(),
         space: Notify::new(),
         capacity: capacity.max(1),
+        budget,
     });
-    (Producer { shared: Arc::clone(&shared) }, Consumer { shared, holding: 0 })
+    let producer = Producer { shared: Arc::clone(&shared), on_open: Mutex::new(None) };
+    (producer, Consumer { shared, holding: 0, holding_bytes: 0 })
 }
 
 /// The reader's end.
 pub struct Producer {
     shared: Arc<Shared>,
+    /// Called once when the connection is established (see [`Producer::opened`]).
+    on_open: Mutex<Option<Wake>>,
 }
 
 impl Producer {
@@ -126,13 +180,57 @@ impl Producer {
         self.shared.lock().spare.take().unwrap_or_else(|| Batch::with_capacity(lines))
     }
 
+    /// Sets the hook [`Producer::opened`] calls.
+    pub fn on_open(&self, hook: Wake) {
+        *self.on_open.lock().unwrap_or_else(PoisonError::into_inner) = Some(hook);
+    }
+
+    /// Says the connection is established: calls the `on_open` hook, once.
+    pub fn opened(&self) {
+        let hook = self.on_open.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    /// Takes a batch's bytes from the budget, waiting for them; `false` once the consumer is gone.
+    async fn reserve(&self, cost: usize) -> bool {
+        let Some(budget) = &self.shared.budget else { return true };
+        // NOTE: cost <= total <= u32::MAX (Budget::new clamps), so the cast is exact.
+        let want = u32::try_from(cost).unwrap_or(u32::MAX);
+        loop {
+            let space = self.shared.space.notified();
+            if self.consumer_gone() {
+                return false;
+            }
+            tokio::select! {
+                permit = budget.bytes.acquire_many(want) => {
+                    // The semaphore is never closed; the bytes go back when the consumer releases them.
+                    if let Ok(permit) = permit {
+                        permit.forget();
+                    }
+                    return true;
+                }
+                () = space => {}
+            }
+        }
+    }
+
     /// Queues a batch, waiting while the queue is full. Returns `false` once the consumer is gone.
     pub async fn send(&self, batch: Batch) -> bool {
+        let cost = self.shared.budget.as_ref().map_or(0, |b| b.cost(&batch));
+        if !self.reserve(cost).await {
+            return false;
+        }
         loop {
             let space = self.shared.space.notified();
             {
                 let mut st = self.shared.lock();
                 if st.consumer_gone {
+                    drop(st);
+                    if let Some(budget) = &self.shared.budget {
+                        budget.release(cost);
+                    }
                     return false;
                 }
                 if st.held == 0 || st.held + batch.len() <= self.shared.capacity {
@@ -197,6 +295,8 @@ pub struct Consumer {
     shared: Arc<Shared>,
     /// Lines of the batch taken last, released when the next one is taken.
     holding: usize,
+    /// Budget bytes of the batch taken last.
+    holding_bytes: usize,
 }
 
 impl Consumer {
@@ -211,8 +311,10 @@ impl Consumer {
         st.held -= self.holding;
         self.holding = 0;
         let released = st.held < self.shared.capacity;
+        let freed = std::mem::take(&mut self.holding_bytes);
         let take = if let Some(batch) = st.batches.pop_front() {
             self.holding = batch.len();
+            self.holding_bytes = self.shared.budget.as_ref().map_or(0, |b| b.cost(&batch));
             Take::Batch(batch)
         } else if let Some(end) = st.end.take() {
             st.end = Some(Ok(()));
@@ -221,10 +323,30 @@ impl Consumer {
             Take::Empty
         };
         drop(st);
+        if let Some(budget) = &self.shared.budget {
+            budget.release(freed);
+        }
         if released {
             self.shared.space.notify_one();
         }
         take
+    }
+
+    /// Gives the batch taken last back, drained, without taking another: its lines and
+    /// bytes stop counting, so the reader may go on while the consumer has nothing to take.
+    pub fn release(&mut self, mut drained: Batch) {
+        let mut st = self.shared.lock();
+        if st.spare.is_none() && drained.text.capacity() > 0 {
+            drained.clear();
+            st.spare = Some(drained);
+        }
+        st.held -= self.holding;
+        self.holding = 0;
+        drop(st);
+        if let Some(budget) = &self.shared.budget {
+            budget.release(std::mem::take(&mut self.holding_bytes));
+        }
+        self.shared.space.notify_one();
     }
 
     /// Waits up to `timeout` for something to take; returns whether something is there.
@@ -253,9 +375,13 @@ impl Consumer {
     pub fn close(&mut self) {
         let mut st = self.shared.lock();
         st.consumer_gone = true;
-        st.batches.clear();
+        let queued = std::mem::take(&mut st.batches);
         st.waker = None;
         drop(st);
+        if let Some(budget) = &self.shared.budget {
+            let queued: usize = queued.iter().map(|b| budget.cost(b)).sum();
+            budget.release(queued + std::mem::take(&mut self.holding_bytes));
+        }
         self.shared.space.notify_one();
     }
 }
@@ -320,6 +446,39 @@ mod tests {
         let reused = tx.empty_batch(4);
         assert!(reused.is_empty());
         assert_eq!(reused.text.as_ptr(), buffer, "the drained buffer is reused");
+    }
+
+    #[tokio::test]
+    async fn a_shared_budget_bounds_queues_together() {
+        let budget = Budget::new(4);
+        let (tx1, mut rx1) = channel_in(100, Some(budget.clone()));
+        let (tx2, mut rx2) = channel_in(100, Some(budget.clone()));
+        assert!(tx1.send(batch(&["abc"])).await);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx2.send(batch(&["de"]))).await;
+        assert!(blocked.is_err(), "3 of 4 bytes are taken");
+        assert!(tx2.send(batch(&["d"])).await);
+        assert_eq!(budget.available(), 0);
+        let Take::Batch(taken) = rx1.try_take(Batch::default()) else { panic!("a batch is queued") };
+        assert_eq!(budget.available(), 0, "a batch being drained still counts");
+        rx1.release(taken);
+        assert_eq!(budget.available(), 3);
+        rx2.close();
+        assert_eq!(budget.available(), 4, "closing gives queued bytes back");
+        assert!(!tx2.send(batch(&["e"])).await);
+        assert_eq!(budget.available(), 4);
+    }
+
+    #[test]
+    fn the_open_hook_runs_once() {
+        let (tx, _rx) = channel(1);
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        tx.on_open(Box::new(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        tx.opened();
+        tx.opened();
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! One log stream: the reader task that picks a protocol and feeds the queue.
 //! Sync and async consumers both read from what this task produces.
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
 use crate::error::Result;
 use crate::queue::{self, Consumer, Producer};
 use crate::spec::{Protocol, TailSpec};
@@ -30,10 +34,24 @@ impl Drop for Tail {
 
 /// Starts the reader task of a stream.
 pub fn start(spec: TailSpec) -> Tail {
-    let (tx, consumer) = queue::channel(spec.limits.queue_size);
+    let queue = queue::channel(spec.limits.queue_size);
+    start_on(spec, queue, None)
+}
+
+/// Starts the reader task on a given queue; with a `gate`, the connection is opened only
+/// once the gate grants a slot, held until the connection is established or has failed
+/// (so that many streams never open more than the gate's number of connections at once).
+pub fn start_on(spec: TailSpec, (tx, consumer): (Producer, Consumer), gate: Option<Arc<Semaphore>>) -> Tail {
     let job_id = spec.job_id.clone();
     let task = runtime::spawn(async move {
+        if let Some(gate) = gate {
+            // NOTE: the gate is never closed, so acquiring fails only if it were; then go on ungated.
+            if let Ok(slot) = gate.acquire_owned().await {
+                tx.on_open(Box::new(move || drop(slot)));
+            }
+        }
         let outcome = run(&spec, &tx).await.map_err(|e| e.context(&format!("job {}", spec.job_id)));
+        tx.opened();
         tx.finish(outcome);
     });
     Tail { consumer, job_id, task }
@@ -44,7 +62,10 @@ async fn run(spec: &TailSpec, tx: &Producer) -> Result<()> {
         Protocol::WebSocket => ws::tail(spec, tx).await,
         Protocol::Http => http::tail(spec, tx).await,
         Protocol::Auto => match ws::open(spec).await {
-            Ok(socket) => ws::read(socket, spec, tx).await,
+            Ok(socket) => {
+                tx.opened();
+                ws::read(socket, spec, tx).await
+            }
             Err(ws::OpenError::Unavailable(_)) => http::tail(spec, tx).await,
             Err(ws::OpenError::Failed(e)) => Err(e),
         },

@@ -128,6 +128,13 @@ pub struct Done {
     value: Option<Py<PyAny>>,
 }
 
+impl Done {
+    /// An awaitable whose result is `value` (`None` gives Python's `None`).
+    pub fn new(value: Option<Py<PyAny>>) -> Self {
+        Self { value }
+    }
+}
+
 #[pymethods]
 impl Done {
     fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -4,14 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use reqwest::Method;
 
 use crate::error::{Error, Secrets};
 use crate::limits::Limits;
+use crate::many::{self, Many, Settings};
 use crate::net::{Transport, TransportOptions};
 use crate::py::aio::AsyncLineStream;
 use crate::py::call::AsyncCall;
 use crate::py::exceptions::IntoPyResult;
+use crate::py::many::{AsyncManyStream, ManyStream};
 use crate::py::stream::LineStream;
 use crate::py::{json, utils, wait};
 use crate::rest::{self, Body, Call};
@@ -131,6 +134,43 @@ impl AgentCore {
         Ok(AsyncLineStream::new(tail::start(spec)))
     }
 
+    /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
+    /// `follow` = `(interval, statuses)`); arguments are checked first (400).
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn tail_many(
+        &self,
+        py: Python<'_>,
+        job_ids: Vec<Bound<'_, PyAny>>,
+        timeout: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        limits: LimitsTuple,
+        max_connecting: usize,
+        max_buffered_bytes: usize,
+        follow: Option<(f64, Vec<String>)>,
+    ) -> PyResult<ManyStream> {
+        let many = self.many(py, &job_ids, timeout, protocol, limits, (max_connecting, max_buffered_bytes), follow)?;
+        Ok(ManyStream::new(py, many))
+    }
+
+    /// `tail_many` for `async for`.
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn tail_many_async(
+        &self,
+        py: Python<'_>,
+        job_ids: Vec<Bound<'_, PyAny>>,
+        timeout: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        limits: LimitsTuple,
+        max_connecting: usize,
+        max_buffered_bytes: usize,
+        follow: Option<(f64, Vec<String>)>,
+    ) -> PyResult<AsyncManyStream> {
+        let many = self.many(py, &job_ids, timeout, protocol, limits, (max_connecting, max_buffered_bytes), follow)?;
+        Ok(AsyncManyStream::new(py, many))
+    }
+
     #[getter]
     fn base_url(&self) -> &str {
         &self.base_url
@@ -150,6 +190,53 @@ fn body_to_py(py: Python<'_>, answer: crate::error::Result<Body>) -> PyResult<Py
 }
 
 impl AgentCore {
+    /// Checks the arguments of a bulk tail (every id before any I/O) and starts its streams.
+    #[allow(clippy::too_many_arguments)]
+    fn many(
+        &self,
+        py: Python<'_>,
+        job_ids: &[Bound<'_, PyAny>],
+        timeout: &Bound<'_, PyAny>,
+        protocol: &Bound<'_, PyAny>,
+        limits: LimitsTuple,
+        (max_connecting, max_buffered_bytes): (usize, usize),
+        follow: Option<(f64, Vec<String>)>,
+    ) -> PyResult<Arc<Many>> {
+        let ids = job_ids
+            .iter()
+            .map(|id| utils::validate_resource_id(py, id, "job_id"))
+            .collect::<PyResult<Vec<String>>>()?;
+        if max_connecting == 0 || max_buffered_bytes == 0 {
+            let e = Error::InvalidArgument("max_connecting and max_buffered_bytes must be positive".into());
+            return Err(e).into_py_result(py);
+        }
+        let interval = follow.as_ref().map(|(s, _)| seconds(*s, "the poll interval")).transpose().into_py_result(py)?;
+        // Every stream's spec is this one with its own job id.
+        let template = self.tail_spec(py, PyString::new(py, "template").as_any(), timeout, protocol, limits)?;
+        let many = Many::new(template, Settings { max_connecting, max_buffered_bytes });
+        for id in &ids {
+            many.add(id).into_py_result(py)?;
+        }
+        if let (Some(interval), Some((_, statuses))) = (interval, follow) {
+            let client = self.transport.http().into_py_result(py)?;
+            let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
+            let (url, read_timeout) = (urls::join(&self.base_url, "jobs/"), self.read_timeout);
+            let statuses = Arc::new(statuses);
+            many.follow(interval, move || {
+                let (client, headers, secrets) = (client.clone(), Arc::clone(&headers), Arc::clone(&secrets));
+                let (url, statuses) = (url.clone(), Arc::clone(&statuses));
+                async move {
+                    let call = Call { method: Method::GET, url, headers: &headers, query: &[], json: None };
+                    match rest::call(&client, call, read_timeout, &secrets).await? {
+                        Body::Json(answer) => many::listed_jobs(&answer, &statuses),
+                        _ => Err(Error::Remote("the agent's job list is not JSON".into())),
+                    }
+                }
+            });
+        }
+        Ok(many)
+    }
+
     /// Checks the arguments of a REST call and returns the future that makes it.
     fn call(
         &self,

@@ -8,6 +8,7 @@ pub mod exceptions;
 pub mod fake;
 pub mod hub;
 pub mod json;
+pub mod many;
 pub mod stream;
 pub mod utils;
 pub mod wait;

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from synapse_agent_rs._core import AsyncLineStream
+from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, query_pairs
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
+from synapse_agent_rs.clients.agent._many import BulkTailMixin
 
 
-class AsyncAgentClient(AsyncSender, AgentEndpointsMixin):
+class AsyncAgentClient(BulkTailMixin[AsyncManyStream], AsyncSender, AgentEndpointsMixin):
     """Asyncio client of one Synapse agent, on the same Rust core as :class:`AgentClient`.
 
     REST methods are coroutine functions (``await client.get_job(id)``,
@@ -36,6 +37,18 @@ class AsyncAgentClient(AsyncSender, AgentEndpointsMixin):
 
     def _open(self, tail: TailRequest) -> AsyncLineStream:
         return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
+
+    def _tail_many(
+        self,
+        job_ids: list[str],
+        protocol: str,
+        timeout: float,
+        max_connecting: int,
+        max_buffered_bytes: int,
+        follow: tuple[float, list[str]] | None,
+    ) -> AsyncManyStream:
+        limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
+        return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow)
 
     async def close(self) -> None:
         """Releases the client. Pooled connections close with it; open streams stay usable."""

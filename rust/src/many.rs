@@ -1,0 +1,391 @@
+//! Many log streams read as one (`tail_many`, `follow_jobs`).
+//!
+//! Every stream is the usual reader task with its own bounded queue ([`tail::start_on`]).
+//! A stream with something to take puts its key on one ready list, and only the push that
+//! makes the list non-empty wakes the consumer: a thousand streams cost one waiter and one
+//! wake-up per burst, not a thousand. Connections are opened through a gate (at most
+//! `max_connecting` handshakes in flight) and every queue also draws on one byte budget, so
+//! the lines buffered by all streams together stay under `max_buffered_bytes`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::queue::{self, Batch, Budget, Take, Wake};
+use crate::spec::TailSpec;
+use crate::tail::{self, Tail};
+use crate::{runtime, urls};
+
+/// Bounds shared by all the streams of one [`Many`].
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Connections being opened at once (handshake or response headers pending).
+    pub max_connecting: usize,
+    /// Bytes of line text buffered by all streams together, batches being drained included.
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { max_connecting: 64, max_buffered_bytes: 64 << 20 }
+    }
+}
+
+/// What happened on one stream.
+#[derive(Debug)]
+pub enum Event {
+    /// Lines received.
+    Batch(Batch),
+    /// The stream is over: `Ok` when it completed, else why it failed.
+    End(Result<()>),
+}
+
+/// One event of one stream.
+#[derive(Debug)]
+pub struct Item {
+    /// The stream, for [`Many::release`].
+    pub key: u64,
+    pub job: Arc<str>,
+    pub event: Event,
+}
+
+/// What [`Many::next`] found.
+#[derive(Debug)]
+pub enum Next {
+    Item(Item),
+    /// Nothing now; streams are running (or jobs may still be picked up).
+    Empty,
+    /// Nothing more will come: every stream ended or was removed (and nothing is followed), or closed.
+    Idle,
+}
+
+/// The ready list and the consumer's wake-up, guarded together.
+struct Ready {
+    keys: VecDeque<u64>,
+    waker: Option<Wake>,
+    /// Streams running.
+    live: usize,
+    following: bool,
+    closed: bool,
+}
+
+impl Ready {
+    fn idle(&self) -> bool {
+        self.closed || (self.live == 0 && !self.following)
+    }
+}
+
+struct Signal {
+    ready: Mutex<Ready>,
+    cond: Condvar,
+}
+
+impl Signal {
+    fn lock(&self) -> MutexGuard<'_, Ready> {
+        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a stream's key; the first key of a burst wakes the consumer.
+    fn push(&self, key: u64) {
+        let mut ready = self.lock();
+        let first = ready.keys.is_empty();
+        ready.keys.push_back(key);
+        if first {
+            self.wake(ready);
+        }
+    }
+
+    /// Wakes the consumer (after the guard is released).
+    fn wake(&self, mut ready: MutexGuard<'_, Ready>) {
+        let waker = ready.waker.take();
+        drop(ready);
+        self.cond.notify_all();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
+}
+
+struct Entry {
+    job: Arc<str>,
+    tail: Tail,
+}
+
+#[derive(Default)]
+struct Streams {
+    by_key: HashMap<u64, Entry>,
+    by_job: HashMap<Arc<str>, u64>,
+    next_key: u64,
+}
+
+/// A set of log streams read through one ready list.
+pub struct Many {
+    signal: Arc<Signal>,
+    streams: Mutex<Streams>,
+    /// The spec every stream is made from (its `job_id` replaced).
+    template: TailSpec,
+    gate: Arc<Semaphore>,
+    budget: Budget,
+    /// The last failure of the `list_jobs` poll in follow mode, cleared by a good poll.
+    poll_error: Mutex<Option<Error>>,
+}
+
+impl Many {
+    /// An empty set whose streams are made from `template`.
+    pub fn new(template: TailSpec, settings: Settings) -> Arc<Self> {
+        Arc::new(Self {
+            signal: Arc::new(Signal {
+                ready: Mutex::new(Ready {
+                    keys: VecDeque::new(),
+                    waker: None,
+                    live: 0,
+                    following: false,
+                    closed: false,
+                }),
+                cond: Condvar::new(),
+            }),
+            streams: Mutex::new(Streams::default()),
+            template,
+            gate: Arc::new(Semaphore::new(settings.max_connecting.max(1))),
+            budget: Budget::new(settings.max_buffered_bytes),
+            poll_error: Mutex::new(None),
+        })
+    }
+
+    fn streams(&self) -> MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts tailing `job`; `false` when it is already tailed here or the set is closed.
+    pub fn add(&self, job: &str) -> Result<bool> {
+        urls::validate_resource_id(job, "job_id")?;
+        let mut streams = self.streams();
+        if streams.by_job.contains_key(job) || self.signal.lock().closed {
+            return Ok(false);
+        }
+        let mut spec = self.template.clone();
+        spec.job_id = job.to_owned();
+        let queue = queue::channel_in(spec.limits.queue_size, Some(self.budget.clone()));
+        let tail = tail::start_on(spec, queue, Some(Arc::clone(&self.gate)));
+        let key = streams.next_key;
+        streams.next_key += 1;
+        let job: Arc<str> = Arc::from(job);
+        streams.by_job.insert(Arc::clone(&job), key);
+        self.arm(key, &tail);
+        streams.by_key.insert(key, Entry { job, tail });
+        self.signal.lock().live += 1;
+        Ok(true)
+    }
+
+    /// Stops tailing `job` at once (its connection closes, its buffered lines are dropped,
+    /// no end event follows); `false` when it was not tailed.
+    pub fn remove(&self, job: &str) -> bool {
+        let mut streams = self.streams();
+        let Some(key) = streams.by_job.remove(job) else { return false };
+        let entry = streams.by_key.remove(&key);
+        drop(streams);
+        drop(entry); // closes the connection
+        let mut ready = self.signal.lock();
+        ready.live -= 1;
+        if ready.idle() {
+            self.signal.wake(ready);
+        }
+        true
+    }
+
+    /// Asks `key`'s queue to push the key on the ready list when it has something.
+    fn arm(&self, key: u64, tail: &Tail) {
+        let signal = Arc::clone(&self.signal);
+        tail.consumer.on_ready(Box::new(move || signal.push(key)));
+    }
+
+    /// The next batch or end of any stream, without waiting.
+    ///
+    /// Call [`Self::release`] with the previous batch before calling this again, so that its
+    /// lines and bytes stop counting against its stream's queue and the shared budget.
+    pub fn next(&self) -> Next {
+        loop {
+            let key = {
+                let mut ready = self.signal.lock();
+                match ready.keys.pop_front() {
+                    Some(key) => key,
+                    None if ready.idle() => return Next::Idle,
+                    None => return Next::Empty,
+                }
+            };
+            let mut streams = self.streams();
+            let Some(entry) = streams.by_key.get_mut(&key) else { continue }; // removed meanwhile
+            match entry.tail.consumer.try_take(Batch::default()) {
+                Take::Batch(batch) => {
+                    let job = Arc::clone(&entry.job);
+                    self.arm(key, &entry.tail);
+                    return Next::Item(Item { key, job, event: Event::Batch(batch) });
+                }
+                Take::Empty => self.arm(key, &entry.tail),
+                Take::End(outcome) => {
+                    let entry = streams.by_key.remove(&key);
+                    let job = entry.map_or_else(|| Arc::from(""), |e| e.job);
+                    streams.by_job.remove(&job);
+                    drop(streams);
+                    self.signal.lock().live -= 1;
+                    return Next::Item(Item { key, job, event: Event::End(outcome) });
+                }
+            }
+        }
+    }
+
+    /// Gives back the batch of `key` taken last, drained (see [`Self::next`]).
+    pub fn release(&self, key: u64, drained: Batch) {
+        if let Some(entry) = self.streams().by_key.get_mut(&key) {
+            entry.tail.consumer.release(drained);
+        }
+    }
+
+    /// Waits up to `timeout` for something to take; returns whether there is (or nothing more will come).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let ready = self.signal.lock();
+        let (ready, _) = self
+            .signal
+            .cond
+            .wait_timeout_while(ready, timeout, |r| r.keys.is_empty() && !r.idle())
+            .unwrap_or_else(PoisonError::into_inner);
+        !ready.keys.is_empty() || ready.idle()
+    }
+
+    /// Registers a hook called once when something is to take; called at once if something is.
+    pub fn on_ready(&self, wake: Wake) {
+        let mut ready = self.signal.lock();
+        if ready.keys.is_empty() && !ready.idle() {
+            ready.waker = Some(wake);
+        } else {
+            drop(ready);
+            wake();
+        }
+    }
+
+    /// Closes every stream at once; [`Self::next`] answers `Idle` from now on.
+    pub fn close(&self) {
+        let mut streams = self.streams();
+        let entries: Vec<Entry> = streams.by_key.drain().map(|(_, e)| e).collect();
+        streams.by_job.clear();
+        drop(streams);
+        drop(entries);
+        let mut ready = self.signal.lock();
+        ready.closed = true;
+        ready.live = 0;
+        ready.keys.clear();
+        self.signal.wake(ready);
+    }
+
+    /// The jobs being tailed.
+    pub fn jobs(&self) -> Vec<String> {
+        self.streams().by_job.keys().map(|j| j.to_string()).collect()
+    }
+
+    /// Bytes of line text buffered now, over all streams.
+    pub fn buffered_bytes(&self) -> usize {
+        self.budget.total() - self.budget.available()
+    }
+
+    /// The last failure of the follow-mode poll, if the last poll failed.
+    pub fn poll_error(&self) -> Option<Error> {
+        self.poll_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Follow mode: every `interval`, `poll` lists the running jobs, and each one not seen
+    /// in the previous listings is tailed. The set stays open (never `Idle`) until closed.
+    ///
+    /// A job is tailed once while it stays listed: a job that ended, failed or was removed is
+    /// not tailed again while the agent still lists it as running (its log would be replayed).
+    pub fn follow<P, F>(self: &Arc<Self>, interval: Duration, poll: P)
+    where
+        P: Fn() -> F + Send + 'static,
+        F: Future<Output = Result<Vec<String>>> + Send,
+    {
+        self.signal.lock().following = true;
+        let this: Weak<Self> = Arc::downgrade(self);
+        runtime::spawn(async move {
+            let mut seen: HashSet<String> = HashSet::new();
+            loop {
+                let listed = poll().await;
+                let Some(many) = this.upgrade() else { return };
+                if many.signal.lock().closed {
+                    return;
+                }
+                many.take_listing(listed, &mut seen);
+                drop(many);
+                tokio::time::sleep(interval).await;
+            }
+        });
+    }
+
+    fn take_listing(&self, listed: Result<Vec<String>>, seen: &mut HashSet<String>) {
+        let mut poll_error = self.poll_error.lock().unwrap_or_else(PoisonError::into_inner);
+        match listed {
+            Err(e) => *poll_error = Some(e),
+            Ok(jobs) => {
+                *poll_error = None;
+                drop(poll_error);
+                let mut now = HashSet::with_capacity(jobs.len());
+                for job in jobs {
+                    // An id the agent sent that we would refuse from a caller is skipped, not tailed.
+                    if !seen.contains(&job) && self.add(&job).is_err() {
+                        continue;
+                    }
+                    now.insert(job);
+                }
+                // Forget jobs no longer listed, so the set stays as small as the listing.
+                *seen = now;
+            }
+        }
+    }
+}
+
+impl Drop for Many {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The ids of the jobs in a `list_jobs` answer whose status is one of `statuses`: a job's
+/// `submission_id` when it has one (what the log routes take), else its `job_id`.
+pub fn listed_jobs(answer: &serde_json::Value, statuses: &[String]) -> Result<Vec<String>> {
+    let Some(jobs) = answer.as_array() else {
+        return Err(Error::Remote("the agent's job list is not a JSON list".into()));
+    };
+    Ok(jobs
+        .iter()
+        .filter(|job| job.get("status").and_then(|s| s.as_str()).is_some_and(|s| statuses.iter().any(|w| w == s)))
+        .filter_map(|job| {
+            let id = |key: &str| job.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+            id("submission_id").or_else(|| id("job_id")).map(str::to_owned)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn listed_jobs_takes_running_ids() {
+        let answer = json!([
+            {"job_id": "a", "status": "RUNNING"},
+            {"job_id": "b", "status": "SUCCEEDED"},
+            {"job_id": "c", "submission_id": "raysubmit_c", "status": "RUNNING"},
+            {"job_id": null, "submission_id": "raysubmit_d", "status": "PENDING"},
+            {"status": "RUNNING"},
+            "junk",
+        ]);
+        let running = vec!["RUNNING".to_owned()];
+        assert_eq!(listed_jobs(&answer, &running).unwrap(), ["a", "raysubmit_c"]);
+        let both = vec!["RUNNING".to_owned(), "PENDING".to_owned()];
+        assert_eq!(listed_jobs(&answer, &both).unwrap(), ["a", "raysubmit_c", "raysubmit_d"]);
+        assert!(listed_jobs(&json!({"jobs": []}), &running).is_err());
+    }
+}

@@ -1,0 +1,387 @@
+//! `ManyStream` / `AsyncManyStream`: the Python side of [`crate::many`] (`tail_many`, `follow_jobs`).
+//!
+//! Items are `(job_id, line)`, `(job_id, list[str])` with `.batches()`, and with `.events()`
+//! also `(job_id, None)` when a job completed and `(job_id, ClientError)` when it failed.
+//! Ends are recorded in `.ended` and failures in `.failures` whatever the view, so a
+//! caller iterating lines still learns how every job ended.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::many::{Event, Many, Next};
+use crate::py::aio::Done;
+use crate::py::exceptions::{to_pyerr, to_pyerr_in, IntoPyResult};
+use crate::py::hub::Parking;
+use crate::py::wait::SLICE;
+use crate::queue::Batch;
+
+/// What one step of the iteration hands out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Lines,
+    Batches,
+    Events,
+}
+
+/// The batch being drained, with its job.
+struct Current {
+    key: u64,
+    job: Py<PyString>,
+    batch: Batch,
+    pos: usize,
+}
+
+/// The consumer side: the batch being drained and how the jobs ended so far.
+struct Reader {
+    many: Arc<Many>,
+    current: Option<Current>,
+    /// job id -> `None` (completed) or the `ClientError`, in the order the jobs ended.
+    ended: Py<PyDict>,
+}
+
+enum Step {
+    Item(Py<PyAny>),
+    Empty,
+    Done,
+}
+
+impl Reader {
+    fn new(py: Python<'_>, many: Arc<Many>) -> Self {
+        Self { many, current: None, ended: PyDict::new(py).unbind() }
+    }
+
+    /// The next item of `view`, without waiting.
+    fn step(&mut self, py: Python<'_>, view: View) -> PyResult<Step> {
+        loop {
+            if let Some(cur) = self.current.as_mut() {
+                if cur.pos < cur.batch.len() {
+                    let job = cur.job.clone_ref(py).into_any();
+                    let value = if view == View::Lines {
+                        let line = PyString::new(py, cur.batch.get(cur.pos));
+                        cur.pos += 1;
+                        line.into_any()
+                    } else {
+                        let lines = (cur.pos..cur.batch.len()).map(|i| PyString::new(py, cur.batch.get(i)));
+                        let list = PyList::new(py, lines)?;
+                        cur.pos = cur.batch.len();
+                        list.into_any()
+                    };
+                    return Ok(Step::Item(PyTuple::new(py, [job.bind(py).clone(), value])?.into_any().unbind()));
+                }
+            }
+            // The batch is drained: its lines and bytes stop counting before the next is taken.
+            if let Some(cur) = self.current.take() {
+                self.many.release(cur.key, cur.batch);
+            }
+            match self.many.next() {
+                Next::Empty => return Ok(Step::Empty),
+                Next::Idle => return Ok(Step::Done),
+                Next::Item(item) => match item.event {
+                    Event::Batch(batch) => {
+                        let job = PyString::new(py, &item.job).unbind();
+                        self.current = Some(Current { key: item.key, job, batch, pos: 0 });
+                    }
+                    Event::End(outcome) => {
+                        let outcome = match outcome {
+                            Ok(()) => py.None(),
+                            Err(e) => to_pyerr_in(py, e, Some(&item.job)).into_value(py).into_any(),
+                        };
+                        let job = PyString::new(py, &item.job);
+                        self.ended.bind(py).set_item(&job, &outcome)?;
+                        if view == View::Events {
+                            return Ok(Step::Item(
+                                PyTuple::new(py, [job.into_any(), outcome.into_bound(py)])?.into_any().unbind(),
+                            ));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let failures = PyDict::new(py);
+        for (job, outcome) in self.ended.bind(py).iter() {
+            if !outcome.is_none() {
+                failures.set_item(job, outcome)?;
+            }
+        }
+        Ok(failures)
+    }
+}
+
+/// The methods both classes share, on their `Reader`.
+macro_rules! common_methods {
+    ($class:ty, { $($own:tt)* }) => {
+        #[pymethods]
+        impl $class {
+            $($own)*
+
+            /// Starts tailing one more job; `False` if it is tailed already (or the stream is closed).
+            fn add(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+                let job = crate::py::utils::validate_resource_id(py, job_id, "job_id")?;
+                let many = Arc::clone(&self.lock(py).many);
+                py.detach(|| many.add(&job)).into_py_result(py)
+            }
+
+            /// Stops tailing a job at once, dropping its buffered lines (no end is reported for it);
+            /// `False` if it was not tailed.
+            fn remove(&self, py: Python<'_>, job_id: &str) -> bool {
+                let many = Arc::clone(&self.lock(py).many);
+                py.detach(|| many.remove(job_id))
+            }
+
+            /// The jobs being tailed now (not yet ended, failed or removed).
+            #[getter]
+            fn jobs(&self, py: Python<'_>) -> Vec<String> {
+                let mut jobs = self.lock(py).many.jobs();
+                jobs.sort_unstable();
+                jobs
+            }
+
+            /// Every job that ended so far: job id -> `None` (completed) or its `ClientError`.
+            #[getter]
+            fn ended<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                self.lock(py).ended.bind(py).copy()
+            }
+
+            /// The jobs that failed so far: job id -> `ClientError`.
+            #[getter]
+            fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                self.lock(py).failures(py)
+            }
+
+            /// `follow_jobs`: the error of the last `list_jobs` poll if it failed, else `None`.
+            #[getter]
+            fn poll_error(&self, py: Python<'_>) -> Py<PyAny> {
+                match self.lock(py).many.poll_error() {
+                    Some(e) => to_pyerr(py, e).into_value(py).into_any(),
+                    None => py.None(),
+                }
+            }
+
+            /// Bytes of line text buffered now over all streams (bounded by `max_buffered_bytes`).
+            #[getter]
+            fn buffered_bytes(&self, py: Python<'_>) -> usize {
+                self.lock(py).many.buffered_bytes()
+            }
+        }
+
+        impl $class {
+            fn lock(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, Reader> {
+                self.reader.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner)
+            }
+        }
+    };
+}
+
+/// Many jobs' logs as one iterator of `(job_id, line)`.
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
+pub struct ManyStream {
+    reader: Mutex<Reader>,
+}
+
+impl ManyStream {
+    pub fn new(py: Python<'_>, many: Arc<Many>) -> Self {
+        Self { reader: Mutex::new(Reader::new(py, many)) }
+    }
+
+    /// The next item, waiting with the GIL released in slices that let Ctrl-C through.
+    fn next_item(&self, py: Python<'_>, view: View) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            let (step, many) = {
+                let mut reader = self.lock(py);
+                (reader.step(py, view)?, Arc::clone(&reader.many))
+            };
+            match step {
+                Step::Item(item) => return Ok(Some(item)),
+                Step::Done => return Ok(None),
+                Step::Empty => {
+                    py.detach(|| many.wait(SLICE));
+                    py.check_signals()?;
+                }
+            }
+        }
+    }
+}
+
+common_methods!(ManyStream, {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next_item(py, View::Lines)
+    }
+
+    /// Iterates `(job_id, list[str])`, one per batch received.
+    fn batches(slf: Py<Self>) -> ManyIter {
+        ManyIter { stream: slf, view: View::Batches }
+    }
+
+    /// Iterates `(job_id, list[str])` per batch, `(job_id, None)` when a job completed and
+    /// `(job_id, ClientError)` when it failed.
+    fn events(slf: Py<Self>) -> ManyIter {
+        ManyIter { stream: slf, view: View::Events }
+    }
+
+    /// Closes every connection at once; the iteration ends. Safe to call more than once.
+    fn close(&self, py: Python<'_>) {
+        let many = {
+            let mut reader = self.lock(py);
+            reader.current = None;
+            Arc::clone(&reader.many)
+        };
+        py.detach(|| many.close());
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(&self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) {
+        self.close(py);
+    }
+});
+
+/// The `.batches()` and `.events()` views of a [`ManyStream`].
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
+pub struct ManyIter {
+    stream: Py<ManyStream>,
+    view: View,
+}
+
+#[pymethods]
+impl ManyIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.stream.get().next_item(py, self.view)
+    }
+
+    /// Closes the underlying stream.
+    fn close(&self, py: Python<'_>) {
+        self.stream.get().close(py);
+    }
+}
+
+/// Many jobs' logs for `async for`: `(job_id, line)` items, one event-loop wake-up per burst.
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
+pub struct AsyncManyStream {
+    reader: Mutex<Reader>,
+    parking: Mutex<Parking>,
+    view: Mutex<View>,
+}
+
+impl AsyncManyStream {
+    pub fn new(py: Python<'_>, many: Arc<Many>) -> Self {
+        Self {
+            reader: Mutex::new(Reader::new(py, many)),
+            parking: Mutex::new(Parking::new()),
+            view: Mutex::new(View::Lines),
+        }
+    }
+
+    fn set_view(&self, py: Python<'_>, view: View) {
+        *self.view.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner) = view;
+    }
+
+    fn forget(&self, py: Python<'_>) {
+        self.parking.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner).forget();
+    }
+}
+
+common_methods!(AsyncManyStream, {
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// `yield from awaitable.__await__()` (asyncio's wrappers) wants an iterable.
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// One step of the await: the next item as `StopIteration`'s value, or a future to wait on.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let view = *self.view.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner);
+        let (step, many) = {
+            let mut reader = self.lock(py);
+            (reader.step(py, view)?, Arc::clone(&reader.many))
+        };
+        match step {
+            Step::Item(item) => {
+                // A tuple value would be taken as StopIteration's arguments: wrap it in one.
+                let args = PyTuple::new(py, [item])?;
+                // SAFETY: `py` proves the thread is attached; PyErr_SetObject takes its own references.
+                unsafe { pyo3::ffi::PyErr_SetObject(pyo3::ffi::PyExc_StopIteration, args.as_ptr()) };
+                Ok(None)
+            }
+            Step::Done => {
+                self.forget(py);
+                Err(PyStopAsyncIteration::new_err(()))
+            }
+            Step::Empty => {
+                let mut parking = self.parking.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner);
+                parking.park(py, |wake| many.on_ready(wake)).map(Some)
+            }
+        }
+    }
+
+    /// Makes `async for` yield `(job_id, list[str])` per batch received.
+    fn batches(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf.set_view(slf.py(), View::Batches);
+        slf
+    }
+
+    /// Makes `async for` yield `(job_id, list[str])` per batch, `(job_id, None)` when a job
+    /// completed and `(job_id, ClientError)` when it failed.
+    fn events(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf.set_view(slf.py(), View::Events);
+        slf
+    }
+
+    /// Closes every connection at once; the iteration ends.
+    fn close(&self, py: Python<'_>) {
+        self.forget(py);
+        let many = {
+            let mut reader = self.lock(py);
+            reader.current = None;
+            Arc::clone(&reader.many)
+        };
+        py.detach(|| many.close());
+    }
+
+    /// Closes every connection (awaitable, like an async generator's `aclose`).
+    fn aclose(&self, py: Python<'_>) -> Done {
+        self.close(py);
+        Done::new(None)
+    }
+
+    fn __aenter__(slf: Py<Self>) -> Done {
+        Done::new(Some(slf.into_any()))
+    }
+
+    fn __aexit__(&self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> Done {
+        self.aclose(py)
+    }
+});
+
+impl Drop for AsyncManyStream {
+    fn drop(&mut self) {
+        self.parking.get_mut().unwrap_or_else(PoisonError::into_inner).forget();
+    }
+}
