@@ -20,9 +20,11 @@ build-dev: setup
 build-release: setup
 	$(VENV)/bin/maturin develop -q --release
 
-## Sets everything up and runs the demo against the embedded fake agent.
+## Sets everything up and bulk-tails 1,000 jobs of 1,000 lines from the embedded fake agent
+## (`synapse-agent-rs bench`: live progress on stderr, then the summary table).
+DEMO_ARGS ?= --jobs 1000 --lines 1000
 demo: build-release
-	$(PY) -m synapse_agent_rs.demo
+	$(VENV)/bin/synapse-agent-rs bench $(DEMO_ARGS)
 
 ## Sets everything up and runs every test and check.
 test: build-dev lint test-rust test-python bench-smoke

@@ -1,0 +1,5 @@
+"""``python -m synapse_agent_rs.cli``: the ``synapse-agent-rs`` command."""
+
+from synapse_agent_rs.cli import entry
+
+entry()

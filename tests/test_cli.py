@@ -1,0 +1,210 @@
+"""The ``synapse-agent-rs`` command, run as a subprocess against the FakeAgent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.testing import FakeAgent
+from tests.conftest import TOKEN
+
+COMMAND = Path(sys.executable).parent / 'synapse-agent-rs'
+"""The console script the package installs."""
+
+
+def env(url: str | None, token: str | None = TOKEN) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith('SYNAPSE_AGENT_')}
+    if url is not None:
+        out['SYNAPSE_AGENT_URL'] = url
+    if token is not None:
+        out['SYNAPSE_AGENT_TOKEN'] = token
+    return out
+
+
+def run(*args: str, url: str | None = None, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *args], env=env(url, token), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def agent() -> Iterator[FakeAgent]:
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job('job-a', ['a0', 'a1', 'a2'])
+        agent.add_job('job-b', ['b0', 'b1'])
+        agent.add_job('job-bad', ['x0'], fault='error', error_message='the job crashed')
+        agent.add_job('job-old', ['o'], status='SUCCEEDED')
+        yield agent
+
+
+def test_console_script_is_installed() -> None:
+    assert COMMAND.exists()
+    out = run('--help')
+    assert out.returncode == 0
+    for command in ('tail', 'follow', 'jobs', 'nodes', 'tasks', 'serve', 'fake-agent', 'bench'):
+        assert command in out.stdout
+
+
+def test_tail_one_job_prints_its_lines(agent: FakeAgent) -> None:
+    out = run('tail', 'job-a', url=agent.url)
+    assert (out.returncode, out.stdout, out.stderr) == (0, 'a0\na1\na2\n', '')
+
+
+def test_tail_many_jobs_prefixes_and_fails_if_one_fails(agent: FakeAgent) -> None:
+    out = run('tail', 'job-a', 'job-b', 'job-bad', '--protocol', 'http', url=agent.url)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert sorted(lines) == ['[job-a] a0', '[job-a] a1', '[job-a] a2', '[job-b] b0', '[job-b] b1', '[job-bad] x0']
+    assert [line for line in lines if line.startswith('[job-a]')] == ['[job-a] a0', '[job-a] a1', '[job-a] a2']
+    assert 'job-bad: ServerError (500)' in out.stderr and 'the job crashed' in out.stderr
+
+    ok = run('tail', 'job-a', 'job-b', url=agent.url)
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 5
+
+
+def test_tail_json(agent: FakeAgent) -> None:
+    out = run('tail', 'job-a', 'job-bad', '--json', url=agent.url)
+    assert out.returncode == 1
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r for r in records if r['job_id'] == 'job-a'] == [
+        {'job_id': 'job-a', 'seq': 0, 'line': 'a0'},
+        {'job_id': 'job-a', 'seq': 1, 'line': 'a1'},
+        {'job_id': 'job-a', 'seq': 2, 'line': 'a2'},
+        {'job_id': 'job-a', 'end': 'completed'},
+    ]
+    end = [r for r in records if r['job_id'] == 'job-bad' and 'end' in r]
+    assert end == [
+        {'job_id': 'job-bad', 'end': 'failed', 'error': 'ServerError', 'status_code': 500, 'detail': end[0]['detail']}
+    ]
+    assert 'the job crashed' in end[0]['detail']
+
+
+def test_missing_settings_are_usage_errors(agent: FakeAgent) -> None:
+    no_url = run('tail', 'job-a', url=None)
+    assert no_url.returncode == 2 and 'SYNAPSE_AGENT_URL' in no_url.stderr
+    no_token = run('jobs', url=agent.url, token=None)
+    assert no_token.returncode == 2 and 'SYNAPSE_AGENT_TOKEN' in no_token.stderr
+    bad = run('tail', 'job-a', '--protocol', 'smoke-signals', url=agent.url)
+    assert bad.returncode == 2
+    invalid = run('tail', '../../etc', url=agent.url)
+    assert invalid.returncode == 1 and 'ValidationError (400)' in invalid.stderr
+
+
+def test_the_token_is_never_echoed(agent: FakeAgent, tmp_path: Path) -> None:
+    secret = 'sekrit-token-4f9a'
+    out = run('tail', 'job-a', url=agent.url, token=secret)
+    assert out.returncode == 1 and 'AuthenticationError (401)' in out.stderr
+    assert secret not in out.stdout + out.stderr
+    listing = run('jobs', url=agent.url, token=secret)
+    assert listing.returncode == 1 and secret not in listing.stdout + listing.stderr
+    token_file = tmp_path / 'token'
+    token_file.write_text(TOKEN + '\n')
+    from_file = run('tail', 'job-b', '--token-file', str(token_file), url=agent.url, token=None)
+    assert (from_file.returncode, from_file.stdout) == (0, 'b0\nb1\n')
+
+
+@pytest.mark.parametrize('command', ['jobs', 'nodes', 'tasks', 'serve'])
+def test_listings_as_table_and_json(agent: FakeAgent, command: str) -> None:
+    method = {'jobs': 'list_jobs', 'nodes': 'list_nodes', 'tasks': 'list_tasks', 'serve': 'list_serve_applications'}
+    expected = getattr(AgentClient(agent.url, TOKEN), method[command])()
+    as_json = run(command, '--json', url=agent.url)
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout) == expected
+    as_table = run(command, url=agent.url)
+    assert as_table.returncode == 0
+    records = expected if isinstance(expected, list) else [expected]
+    header = as_table.stdout.splitlines()[0].split()
+    key = header[0]
+    assert key in records[0]
+    for record in records:
+        assert str(record[key]) in as_table.stdout
+
+
+def test_jobs_table_lists_every_job(agent: FakeAgent) -> None:
+    out = run('jobs', url=agent.url)
+    rows = out.stdout.splitlines()[1:]
+    assert sorted(row.split()[0] for row in rows) == ['job-a', 'job-b', 'job-bad', 'job-old']
+    assert any('SUCCEEDED' in row for row in rows if row.startswith('job-old'))
+
+
+def read_until(proc: subprocess.Popen[str], wanted: str) -> list[str]:
+    """Lines of the process's stdout up to the one containing `wanted` (the test timeout bounds it)."""
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line.rstrip('\n'))
+        if wanted in line:
+            return seen
+    raise AssertionError(f'{wanted!r} never came; got {seen}')
+
+
+def test_follow_picks_up_new_jobs_and_ends_on_ctrl_c(agent: FakeAgent) -> None:
+    proc = subprocess.Popen(
+        [str(COMMAND), 'follow', '--interval', '0.1'],
+        env=env(agent.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = read_until(proc, '[job-b] b1')
+        agent.add_job('job-new', ['fresh line'])
+        seen += read_until(proc, '[job-new] fresh line')
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert '[job-a] a2' in seen and '[job-old] o' not in seen
+    assert 'job-new' in err and 'lines in' in err
+    assert 'Traceback' not in err
+
+
+def test_fake_agent_serves_until_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [str(COMMAND), 'fake-agent', '--jobs', '3', '--lines', '5', '--rate', '1000'],
+        env=env(None, token=None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = read_until(proc, 'export SYNAPSE_AGENT_URL=')[-1].split('=', 1)[1]
+        client = AgentClient(url, 'any-token')
+        assert sorted(j['job_id'] for j in client.list_jobs()) == ['job-00000', 'job-00001', 'job-00002']
+        lines = list(client.tail_many(['job-00000', 'job-00002']))
+        assert len(lines) == 10 and 'seq=0000000004' in lines[-1][1]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and '2 log streams served' in err
+
+
+def test_bench_tails_every_line() -> None:
+    out = run('bench', '--jobs', '30', '--lines', '200', url=None, token=None)
+    assert out.returncode == 0, out.stderr
+    assert '6,000 of 6,000' in out.stdout and 'lines/s' in out.stdout
+    as_json = run('bench', '--jobs', '5', '--lines', '100', '--protocol', 'http', '--json', url=None, token=None)
+    summary = json.loads(as_json.stdout)
+    assert as_json.returncode == 0
+    assert (summary['jobs'], summary['completed'], summary['failed'], summary['lines']) == (5, 5, 0, 500)
+    assert summary['lines_per_second'] > 0 and summary['first_line_of_last_stream_seconds'] is not None
+
+
+def test_bench_against_a_running_fake_agent() -> None:
+    with FakeAgent(None) as agent:
+        for i in range(4):
+            agent.add_job(f'j{i}', firehose=50)
+        agent.add_job('finished', firehose=50, status='SUCCEEDED')
+        out = run('bench', '--url', agent.url, '--json', url=None, token=None)
+    summary = json.loads(out.stdout)
+    assert out.returncode == 0 and (summary['jobs'], summary['lines']) == (4, 200)
