@@ -157,11 +157,20 @@ def test_rest_routes(fake: FakeAgent) -> None:
     assert call_json(fake, 'DELETE', 'serve_applications/x/') == (204, None)
     assert call_json(fake, 'GET', 'plugin_releases/?page=2&q=a+b%26c') == (
         200,
-        {'count': 0, 'results': [], 'query': {'page': '2', 'q': 'a b&c'}},
+        {
+            'count': 0,
+            'next': None,
+            'previous': f'{fake.url}/plugin_releases/?q=a+b%26c&page=1',
+            'results': [],
+            'query': {'page': '2', 'q': 'a b&c'},
+        },
     )
     assert call_json(fake, 'GET', 'plugin_releases/code%40v1') == (200, {'lookup': 'code@v1'})
     assert call_json(fake, 'DELETE', 'plugin_releases/12/') == (204, None)
-    assert call_json(fake, 'POST', 'plugin_releases/', {'plugin': 'p'}) == (200, {'created': {'plugin': 'p'}})
+    created = {'plugin': 'p', 'version': '1', 'code': 'p@1', 'id': 1}
+    assert call_json(fake, 'POST', 'plugin_releases/', {'plugin': 'p', 'version': '1'}) == (200, created)
+    assert call_json(fake, 'GET', 'plugin_releases/p%401') == (200, created)
+    assert call_json(fake, 'GET', 'plugin_releases/?page_size=1')[1]['results'] == [created]
     assert call_json(fake, 'POST', 'plugin_releases/p%40v/run/', {'action': 'x'}) == (
         200,
         {'lookup': 'p@v', 'body': {'action': 'x'}},

@@ -1,11 +1,14 @@
-"""Alias of :mod:`synapse_agent_rs.clients.exceptions`, for code that imports it from the top."""
+"""Alias of :mod:`synapse_agent_rs.clients.exceptions`, as ``synapse_sdk.exceptions`` is of its clients' module."""
 
 from synapse_agent_rs.clients.exceptions import (
     AuthenticationError,
     AuthorizationError,
     ClientConnectionError,
     ClientError,
+    ClientResponseIncompleteError,
     ClientTimeoutError,
+    GpuUnavailableError,
+    HTTPError,
     NotFoundError,
     RateLimitError,
     ResponseTooLargeError,
@@ -14,6 +17,7 @@ from synapse_agent_rs.clients.exceptions import (
     StreamLimitExceededError,
     ValidationError,
     WebSocketError,
+    raise_for_status,
 )
 
 __all__ = [
@@ -21,7 +25,10 @@ __all__ = [
     'AuthorizationError',
     'ClientConnectionError',
     'ClientError',
+    'ClientResponseIncompleteError',
     'ClientTimeoutError',
+    'GpuUnavailableError',
+    'HTTPError',
     'NotFoundError',
     'RateLimitError',
     'ResponseTooLargeError',
@@ -30,4 +37,5 @@ __all__ = [
     'StreamLimitExceededError',
     'ValidationError',
     'WebSocketError',
+    'raise_for_status',
 ]

@@ -35,9 +35,18 @@ Built-in routes (paths end in ``/``):
 - ``POST jobs/{id}/stop/`` -> ``{"job_id": id, "status": "STOPPED"}``, and the job is stopped
 - ``GET gpu_status/``, ``GET nodes/``, ``GET nodes/{id}/``, ``GET tasks/``, ``GET tasks/{id}/``
 - ``GET serve_applications/``, ``GET serve_applications/{name}/``, ``DELETE serve_applications/{name}/`` (204)
-- ``GET plugin_releases/`` -> ``{"count": 0, "results": [], "query": {...}}`` echoing the query parameters
-- ``GET``/``DELETE plugin_releases/{lookup}`` (with or without ``/``), ``POST plugin_releases/``,
-  ``POST plugin_releases/{lookup}/run/``, ``POST plugin_releases/run_debug/``: echo what they received
+- ``POST plugin_releases/`` stores a release (``id``, ``code`` = ``plugin@version``); ``GET plugin_releases/``
+  lists them by page (``page``, ``page_size``; ``count``, absolute ``next``/``previous`` links, and ``query``
+  echoing the query parameters); ``GET``/``DELETE plugin_releases/{lookup}`` (with or without ``/``) find
+  them by id or code (an unknown lookup is echoed as ``{"lookup": ...}``); ``POST plugin_releases/{lookup}/run/``
+  and ``POST plugin_releases/run_debug/`` echo what they received
+- containers: ``POST containers/`` stores a container and answers a queued build, ``GET builds/build-{id}/``
+  reports it completed with the container as ``result``; ``GET containers/`` (paged), ``GET``/``PATCH``/``DELETE
+  containers/{id}``; ``GET``/``POST containers/docker/``, ``GET``/``DELETE containers/docker/{id}``,
+  ``POST containers/docker/{id}/stop/`` and ``start/``
+- system: ``GET system/compose-config/``, ``GET system/status/``, ``POST system/update/``, ``POST system/restart/``
+- resources: ``GET resources/cluster/`` (a one-node snapshot; ``stale`` follows ``use_cache``),
+  ``POST resources/feasibility/``, ``GET``/``PATCH resources/policy/`` (patches are kept)
 
 An unknown job answers 404 ``{"detail": "Job not found"}``, any other path 404 ``{"detail": "Not found"}``.
 """

@@ -16,8 +16,9 @@ pub type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 pub enum Error {
     /// A bad argument, caught before any I/O.
     InvalidArgument(String),
-    /// The server answered with a non-success status.
-    Status { code: u16, detail: String },
+    /// The server answered with a non-success status. `detail` is the short message users
+    /// read; `body` the whole answer (scrubbed, bounded), which Python parses into `.detail`.
+    Status { code: u16, detail: String, body: Option<String> },
     /// Connecting, or waiting for data, took longer than the timeout.
     Timeout(String),
     /// A stream limit of `StreamLimits` was exceeded.
@@ -106,7 +107,7 @@ impl Error {
     /// errors, whose bare text ("Not Found", "connection refused") does not say what was asked.
     pub fn context(mut self, context: &str) -> Self {
         let detail = match &mut self {
-            Self::Status { code: 404 | 408 | 503, detail } => detail,
+            Self::Status { code: 404 | 408 | 503, detail, .. } => detail,
             Self::Timeout(detail) => detail,
             Self::Connection { detail, .. } | Self::WebSocket { detail, .. } => detail,
             _ => return self,
@@ -284,7 +285,7 @@ mod tests {
     #[test]
     fn status_codes_follow_the_protocol_table() {
         assert_eq!(Error::InvalidArgument(String::new()).status_code(), 400);
-        assert_eq!(Error::Status { code: 404, detail: String::new() }.status_code(), 404);
+        assert_eq!(Error::Status { code: 404, detail: String::new(), body: None }.status_code(), 404);
         assert_eq!(Error::Timeout(String::new()).status_code(), 408);
         assert_eq!(Error::TooLarge { limit: "max_response_size", max: 1 }.status_code(), 413);
         assert_eq!(Error::LimitExceeded { limit: "lines", max: 1 }.status_code(), 429);
@@ -307,9 +308,9 @@ mod tests {
 
     #[test]
     fn context_names_the_request_in_404_408_503_only() {
-        let nf = Error::Status { code: 404, detail: "Not Found".into() }.context("job j1");
+        let nf = Error::Status { code: 404, detail: "Not Found".into(), body: None }.context("job j1");
         assert_eq!(nf.to_string(), "job j1: Not Found");
-        let auth = Error::Status { code: 401, detail: "no".into() }.context("job j1");
+        let auth = Error::Status { code: 401, detail: "no".into(), body: None }.context("job j1");
         assert_eq!(auth.to_string(), "no");
         assert_eq!(Error::Timeout("slow".into()).context("GET /x/").to_string(), "GET /x/: slow");
     }

@@ -75,7 +75,18 @@ pub async fn check_status(response: Response, secrets: &Secrets) -> Result<Respo
         return Ok(response);
     }
     let body = response.text().await.unwrap_or_default();
-    Err(Error::Status { code: status.as_u16(), detail: detail_of(status.as_u16(), &body, secrets) })
+    Err(status_error(status.as_u16(), &body, secrets))
+}
+
+/// Error answers longer than this keep only their short detail, not the whole body.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The error of a non-success answer: its short detail, and its whole body (scrubbed) when
+/// it is not empty and not too long.
+pub fn status_error(code: u16, body: &str, secrets: &Secrets) -> Error {
+    let trimmed = body.trim();
+    let whole = (!trimmed.is_empty() && trimmed.len() <= MAX_ERROR_BODY).then(|| secrets.clean(trimmed));
+    Error::Status { code, detail: detail_of(code, body, secrets), body: whole }
 }
 
 /// The user-facing detail of an error answer: its JSON `detail` (or the body), scrubbed and bounded.
@@ -136,5 +147,19 @@ mod tests {
         assert_eq!(detail_of(401, r#"{"detail":"bad tok"}"#, &secrets), "bad ***");
         assert_eq!(detail_of(500, "", &secrets), "Internal Server Error");
         assert!(detail_of(500, &"é".repeat(2000), &secrets).len() <= 1004);
+    }
+
+    #[test]
+    fn status_errors_keep_the_scrubbed_body() {
+        let secrets = Secrets::new(["tok"]);
+        let Error::Status { code, detail, body } = status_error(404, r#"{"detail":"no tok"}"#, &secrets) else {
+            panic!("not a status error");
+        };
+        assert_eq!((code, detail.as_str(), body.as_deref()), (404, "no ***", Some(r#"{"detail":"no ***"}"#)));
+        assert!(matches!(status_error(500, " ", &secrets), Error::Status { body: None, .. }));
+        assert!(matches!(
+            status_error(500, &"x".repeat(MAX_ERROR_BODY + 1), &secrets),
+            Error::Status { body: None, .. }
+        ));
     }
 }

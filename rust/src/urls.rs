@@ -25,9 +25,14 @@ pub fn validate_resource_id(id: &str, name: &str) -> Result<()> {
 
 /// Checks a streaming timeout in seconds: `0 < timeout <= 300`.
 pub fn validate_timeout(timeout: f64) -> Result<()> {
-    if timeout.is_nan() || timeout <= 0.0 || timeout > 300.0 {
+    validate_timeout_max(timeout, 300.0)
+}
+
+/// Checks a timeout in seconds against another maximum: `0 < timeout <= max`.
+pub fn validate_timeout_max(timeout: f64, max: f64) -> Result<()> {
+    if timeout.is_nan() || timeout <= 0.0 || timeout > max {
         return Err(Error::InvalidArgument(format!(
-            "timeout must be greater than 0 and at most 300 seconds, not {timeout}"
+            "timeout must be greater than 0 and at most {max} seconds, not {timeout}"
         )));
     }
     Ok(())

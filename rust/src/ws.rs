@@ -84,8 +84,7 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
         Err(WsError::Http(response)) => {
             let code = response.status().as_u16();
             let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            let detail = crate::rest::detail_of(code, &body, &spec.secrets);
-            Err(OpenError::Unavailable(Error::Status { code, detail }))
+            Err(OpenError::Unavailable(crate::rest::status_error(code, &body, &spec.secrets)))
         }
         Err(e @ (WsError::Io(_) | WsError::Protocol(_) | WsError::ConnectionClosed | WsError::Url(_))) => {
             Err(OpenError::Unavailable(Error::connection("the WebSocket handshake failed", e)))

@@ -1,6 +1,8 @@
 """Stream limits and the argument checks shared by the clients.
 
-The checks are implemented once, in the Rust core; this module gives them their public names.
+The checks are implemented once, in the Rust core; this module gives them their public names,
+with the SDK's parameter names (``validate_resource_id(resource_id, resource_name)``,
+``validate_timeout(timeout, max_timeout)``, ``sanitize_error_message(error_msg, context)``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ __all__ = [
 _LIMIT_FIELDS = ('max_messages', 'max_lines', 'max_bytes', 'max_message_size')
 
 
-@dataclass(frozen=True)
+@dataclass
 class StreamLimits:
     """Resource limits of one log stream. ``None`` disables a limit.
 
@@ -42,6 +44,9 @@ class StreamLimits:
             stream with ``WebSocketError``, since the WebSocket layer holds a message whole).
         queue_size: lines the reader may run ahead of the consumer; when that many are waiting,
             reading stops and the server is slowed by TCP backpressure.
+
+    Fields can be changed in place (``client.stream_limits.max_lines = 5``), as in the SDK; every
+    value is checked when it is set. A stream takes the limits its client has when it starts.
     """
 
     max_messages: int | None = 10_000
@@ -50,14 +55,16 @@ class StreamLimits:
     max_message_size: int | None = 10_240
     queue_size: int = 1_000
 
-    def __post_init__(self) -> None:
-        for name in _LIMIT_FIELDS:
-            value = getattr(self, name)
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _LIMIT_FIELDS:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValidationError(400, f'{name} must be a non-negative int or None, not {value!r}')
-        size = self.queue_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValidationError(400, f'queue_size must be a positive int, not {size!r}')
+        elif name == 'queue_size':
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(400, f'queue_size must be a positive int, not {value!r}')
+        else:
+            raise AttributeError(f'StreamLimits has no field {name!r}')
+        object.__setattr__(self, name, value)
 
     def as_tuple(self) -> tuple[int | None, int | None, int | None, int | None, int]:
         """The limits in the order the Rust core takes them."""

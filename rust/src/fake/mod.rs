@@ -4,9 +4,11 @@
 //! (`jobs/{id}/logs/` upgraded) and chunked HTTP (`jobs/{id}/logs/stream/`), and misbehaves
 //! on request (see [`JobScript`]). Every task runs on the shared runtime and ends on [`FakeAgent::stop`].
 
+mod admin;
 mod encode;
 mod firehose;
 mod http;
+mod records;
 mod reply;
 mod rest;
 mod script;
@@ -221,7 +223,8 @@ impl Server {
                 _ => {}
             }
         }
-        rest::answer(&self.state, &parts.method, path, parts.uri.query().unwrap_or_default(), &body)
+        let host = parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        rest::answer(&self.state, &parts.method, path, parts.uri.query().unwrap_or_default(), host, &body)
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {

@@ -6,16 +6,35 @@ use hyper::{Method, Response, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
+use super::admin;
+use super::records::Records;
 use super::reply::{self, Body};
 use super::state::{Job, State};
 
-/// Answers a REST request; `path` is the raw path without its leading `/`.
-pub(super) fn answer(state: &State, method: &Method, path: &str, query: &str, body: &[u8]) -> Response<Body> {
+/// Answers a REST request; `path` is the raw path without its leading `/`, `host` the
+/// request's `Host` (for the absolute `next` links of paginated lists).
+pub(super) fn answer(
+    state: &State,
+    method: &Method,
+    path: &str,
+    query: &str,
+    host: &str,
+    body: &[u8],
+) -> Response<Body> {
     let (trimmed, slash) = match path.strip_suffix('/') {
         Some(trimmed) => (trimmed, true),
         None => (path, false),
     };
     let segments: Vec<&str> = trimmed.split('/').collect();
+    let list_url = format!("http://{host}/{path}");
+    let raw_query: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or((p.to_owned(), String::new()), |(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    if let Some(response) = admin::answer(&state.records, method, &segments, &list_url, &raw_query, body) {
+        return response;
+    }
     match (method.as_str(), segments.as_slice(), slash) {
         ("GET", ["health"], true) => reply::ok(&json!({ "status": "healthy" })),
         ("GET" | "POST", ["jobs", ..], true) => jobs(state, method, &segments[1..]),
@@ -28,7 +47,7 @@ pub(super) fn answer(state: &State, method: &Method, path: &str, query: &str, bo
         ("GET", ["serve_applications", name], true) => reply::ok(&serve_app(&decode(name))),
         ("DELETE", ["serve_applications", _], true) => reply::empty(StatusCode::NO_CONTENT),
         ("GET" | "POST" | "DELETE", ["plugin_releases", ..], _) => {
-            plugin_releases(method, &segments[1..], slash, query, body)
+            plugin_releases(&state.records, method, &segments[1..], slash, (&list_url, query, &raw_query), body)
         }
         _ => not_found(),
     }
@@ -54,14 +73,49 @@ fn jobs(state: &State, method: &Method, rest: &[&str]) -> Response<Body> {
     }
 }
 
-fn plugin_releases(method: &Method, rest: &[&str], slash: bool, query: &str, body: &[u8]) -> Response<Body> {
+/// The list URL, the raw query string and its raw pairs of a request.
+type ListQuery<'a> = (&'a str, &'a str, &'a [(String, String)]);
+
+/// Plugin releases: created ones are stored, listed by page, found by id or `code`; an unknown
+/// lookup is echoed back, so that clients can see how a name was encoded.
+fn plugin_releases(
+    records: &Records,
+    method: &Method,
+    rest: &[&str],
+    slash: bool,
+    list: ListQuery<'_>,
+    body: &[u8],
+) -> Response<Body> {
+    let (list_url, query, raw_query) = list;
     match (method.as_str(), rest, slash) {
-        ("GET", [], true) => reply::ok(&json!({ "count": 0, "results": [], "query": query_json(query) })),
-        ("POST", [], true) => reply::ok(&json!({ "created": body_json(body) })),
+        ("GET", [], true) => {
+            let mut page = records.page("plugin_releases", list_url, raw_query);
+            page["query"] = query_json(query);
+            reply::ok(&page)
+        }
+        ("POST", [], true) => {
+            let mut fields = match body_json(body) {
+                Value::Object(map) => map,
+                other => Map::from_iter([("body".to_owned(), other)]),
+            };
+            let code = format!(
+                "{}@{}",
+                fields.get("plugin").and_then(Value::as_str).unwrap_or(""),
+                fields.get("version").and_then(Value::as_str).unwrap_or("")
+            );
+            fields.insert("code".into(), Value::String(code));
+            reply::ok(&records.create("plugin_releases", fields, |n| json!(n)))
+        }
         ("POST", ["run_debug"], true) => reply::ok(&json!({ "debug": true, "body": body_json(body) })),
         ("POST", [lookup, "run"], true) => reply::ok(&json!({ "lookup": decode(lookup), "body": body_json(body) })),
-        ("GET", [lookup], _) => reply::ok(&json!({ "lookup": decode(lookup) })),
-        ("DELETE", [_], _) => reply::empty(StatusCode::NO_CONTENT),
+        ("GET", [lookup], _) => {
+            let lookup = decode(lookup);
+            reply::ok(&records.find("plugin_releases", &lookup, "code").unwrap_or_else(|| json!({ "lookup": lookup })))
+        }
+        ("DELETE", [lookup], _) => {
+            records.remove("plugin_releases", &decode(lookup), "code");
+            reply::empty(StatusCode::NO_CONTENT)
+        }
         _ => not_found(),
     }
 }
@@ -121,7 +175,7 @@ fn query_json(query: &str) -> Value {
 }
 
 /// A request body as JSON: `null` when empty, its text when it is not JSON.
-fn body_json(body: &[u8]) -> Value {
+pub(super) fn body_json(body: &[u8]) -> Value {
     if body.is_empty() {
         return Value::Null;
     }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
 
+use super::records::Records;
 use super::reply::{self, Body};
 use super::script::JobScript;
 
@@ -81,6 +82,8 @@ pub(super) struct State {
     canned: Mutex<HashMap<(Method, String), CannedReply>>,
     requests: Mutex<Vec<RecordedRequest>>,
     streams: Arc<Counters>,
+    /// Plugin releases, containers and the policy of the CRUD routes.
+    pub records: Records,
 }
 
 impl State {

@@ -78,8 +78,9 @@ impl AgentCore {
         build().into_py_result(py)
     }
 
-    /// Sends a REST request to `path` (relative to the base URL) and decodes the answer.
-    #[pyo3(signature = (method, path, params=None, body=None))]
+    /// Sends a REST request to `path` (relative to the base URL) and decodes the answer;
+    /// `read_timeout` replaces the client's for this call.
+    #[pyo3(signature = (method, path, params=None, body=None, read_timeout=None))]
     fn request(
         &self,
         py: Python<'_>,
@@ -87,14 +88,15 @@ impl AgentCore {
         path: &str,
         params: Option<Vec<(String, String)>>,
         body: Option<Bound<'_, PyAny>>,
+        read_timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let call = self.call(py, method, path, params, body)?;
+        let call = self.call(py, method, path, params, body, read_timeout)?;
         let answer = wait::block_on(py, call)?;
         body_to_py(py, answer)
     }
 
     /// `request` as an awaitable; the request starts at once.
-    #[pyo3(signature = (method, path, params=None, body=None))]
+    #[pyo3(signature = (method, path, params=None, body=None, read_timeout=None))]
     fn request_async(
         &self,
         py: Python<'_>,
@@ -102,8 +104,9 @@ impl AgentCore {
         path: &str,
         params: Option<Vec<(String, String)>>,
         body: Option<Bound<'_, PyAny>>,
+        read_timeout: Option<f64>,
     ) -> PyResult<AsyncCall> {
-        let call = self.call(py, method, path, params, body)?;
+        let call = self.call(py, method, path, params, body, read_timeout)?;
         Ok(AsyncCall::spawn(call, body_to_py))
     }
 
@@ -245,14 +248,19 @@ impl AgentCore {
         path: &str,
         params: Option<Vec<(String, String)>>,
         body: Option<Bound<'_, PyAny>>,
+        read_timeout: Option<f64>,
     ) -> PyResult<impl std::future::Future<Output = crate::error::Result<Body>> + Send + 'static> {
+        let read_timeout = match read_timeout {
+            Some(value) => seconds(value, "the read timeout").into_py_result(py)?,
+            None => self.read_timeout,
+        };
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
             .into_py_result(py)?;
         let json = body.map(|b| json::dumps(&b)).transpose()?;
         let client = self.transport.http().into_py_result(py)?;
         let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
-        let (url, read_timeout) = (urls::join(&self.base_url, path), self.read_timeout);
+        let url = urls::join(&self.base_url, path);
         let query = params.unwrap_or_default();
         Ok(async move {
             let call = Call { method, url, headers: &headers, query: &query, json };
@@ -270,7 +278,7 @@ impl AgentCore {
         limits: LimitsTuple,
     ) -> PyResult<TailSpec> {
         let job_id = utils::validate_resource_id(py, job_id, "job_id")?;
-        let timeout = utils::validate_timeout(py, timeout)?;
+        let timeout = utils::validate_timeout(py, timeout, 300.0)?;
         let protocol = Protocol::parse(&protocol.extract::<String>().unwrap_or_default()).into_py_result(py)?;
         let (max_messages, max_lines, max_bytes, max_message_size, queue_size) = limits;
         Ok(TailSpec {

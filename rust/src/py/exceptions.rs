@@ -5,6 +5,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use crate::error::Error;
+use crate::py::json;
 
 /// The class of `synapse_agent_rs.clients.exceptions` for an error.
 fn class_name(error: &Error) -> &'static str {
@@ -24,8 +25,19 @@ fn class_name(error: &Error) -> &'static str {
             408 => "ClientTimeoutError",
             429 => "RateLimitError",
             500..=599 => "ServerError",
-            _ => "ClientError",
+            _ => "HTTPError",
         },
+    }
+}
+
+/// The server's error answer as Python `detail`: its JSON parsed, else its text.
+fn body_detail(py: Python<'_>, error: &Error) -> PyResult<Py<PyAny>> {
+    match error {
+        Error::Status { body: Some(body), .. } => match serde_json::from_str::<serde_json::Value>(body) {
+            Ok(value) => json::to_py(py, &value),
+            Err(_) => Ok(body.into_pyobject(py)?.into_any().unbind()),
+        },
+        _ => Ok(py.None()),
     }
 }
 
@@ -38,8 +50,13 @@ pub fn to_pyerr(py: Python<'_>, error: Error) -> PyErr {
 pub fn to_pyerr_in(py: Python<'_>, error: Error, job_id: Option<&str>) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let module = py.import("synapse_agent_rs.clients.exceptions")?;
-        let class = module.getattr(class_name(&error))?;
-        let exc = class.call1((error.status_code(), error.to_string()))?;
+        // The factory, since the classes' own constructors take the SDK's varied arguments.
+        let exc = module.getattr("_from_core")?.call1((
+            class_name(&error),
+            error.status_code(),
+            error.to_string(),
+            body_detail(py, &error)?,
+        ))?;
         if let Error::LimitExceeded { limit, max } | Error::TooLarge { limit, max } = &error {
             exc.setattr("limit", *limit)?;
             exc.setattr("max", *max)?;

@@ -12,21 +12,23 @@ use crate::urls;
 /// Raises:
 ///     ValidationError: (400) the id is not valid.
 #[pyfunction]
-#[pyo3(signature = (value, name = "resource_id"))]
-pub fn validate_resource_id(py: Python<'_>, value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
-    let Ok(id) = value.extract::<String>() else {
-        return Err(Error::InvalidArgument(format!("{name} must be a string"))).into_py_result(py);
+#[pyo3(signature = (resource_id, resource_name = "resource"))]
+pub fn validate_resource_id(py: Python<'_>, resource_id: &Bound<'_, PyAny>, resource_name: &str) -> PyResult<String> {
+    let Ok(id) = resource_id.extract::<String>() else {
+        return Err(Error::InvalidArgument(format!("{resource_name} must be a string"))).into_py_result(py);
     };
-    urls::validate_resource_id(&id, name).into_py_result(py)?;
+    urls::validate_resource_id(&id, resource_name).into_py_result(py)?;
     Ok(id)
 }
 
-/// Checks a streaming timeout: an int or float (not bool), `0 < timeout <= 300`; returns it as float.
+/// Checks a timeout: an int or float (not bool), `0 < timeout <= max_timeout`; returns it as float.
 ///
 /// Raises:
 ///     ValidationError: (400) the timeout is not valid.
 #[pyfunction]
-pub fn validate_timeout(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+#[pyo3(signature = (timeout, max_timeout = 300.0))]
+pub fn validate_timeout(py: Python<'_>, timeout: &Bound<'_, PyAny>, max_timeout: f64) -> PyResult<f64> {
+    let value = timeout;
     let number = if value.is_instance_of::<PyBool>() {
         None
     } else if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
@@ -37,7 +39,7 @@ pub fn validate_timeout(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<f6
     let Some(seconds) = number else {
         return Err(Error::InvalidArgument("timeout must be an int or a float".into())).into_py_result(py);
     };
-    urls::validate_timeout(seconds).into_py_result(py)?;
+    urls::validate_timeout_max(seconds, max_timeout).into_py_result(py)?;
     Ok(seconds)
 }
 
@@ -57,9 +59,15 @@ pub fn http_to_websocket_url(url: &str) -> String {
     urls::http_to_websocket(url)
 }
 
-/// Redacts the given secrets, and values that follow secret-looking keys, from a message.
+/// Redacts the given secrets, and values that follow secret-looking keys, from a message;
+/// a `context` is put in front as `"context: message"`.
 #[pyfunction]
-#[pyo3(signature = (message, secrets = Vec::new()))]
-pub fn sanitize_error_message(message: &str, secrets: Vec<String>) -> String {
-    error::sanitize(message, &Secrets::new(secrets.iter().map(String::as_str)))
+#[pyo3(signature = (error_msg, context = "", *, secrets = Vec::new()))]
+pub fn sanitize_error_message(error_msg: &str, context: &str, secrets: Vec<String>) -> String {
+    let clean = error::sanitize(error_msg, &Secrets::new(secrets.iter().map(String::as_str)));
+    if context.is_empty() {
+        clean
+    } else {
+        format!("{context}: {clean}")
+    }
 }

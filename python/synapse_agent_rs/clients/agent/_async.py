@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream
-from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, query_pairs
+from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
 from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._operations import (
+    ContainerClientMixin,
+    ResourceClientMixin,
+    SystemClientMixin,
+    container_body,
+)
+from synapse_agent_rs.clients.exceptions import ClientError
 
 
-class AsyncAgentClient(BulkTailMixin[AsyncManyStream], AsyncSender, AgentEndpointsMixin):
+class AsyncAgentClient(
+    BulkTailMixin[AsyncManyStream],
+    AsyncSender,
+    AgentEndpointsMixin,
+    ContainerClientMixin,
+    SystemClientMixin,
+    ResourceClientMixin,
+):
     """Asyncio client of one Synapse agent, on the same Rust core as :class:`AgentClient`.
 
     REST methods are coroutine functions (``await client.get_job(id)``,
@@ -33,7 +50,16 @@ class AsyncAgentClient(BulkTailMixin[AsyncManyStream], AsyncSender, AgentEndpoin
     async def _send(self, request: Request[Any]) -> Any:
         # The Rust core's awaitable: the request runs on the shared runtime, the loop is
         # woken through its hub; no thread hop and no asyncio future per call.
-        return await self._core.request_async(request.method, request.path, query_pairs(request.params), request.body)
+        query = self._query(request.params)
+        return await self._core.request_async(request.method, request.path, query, request.body, request.timeout)
+
+    async def _pages(self, results: list[Any], next_url: str | None) -> AsyncIterator[Any]:  # type: ignore[override]
+        for item in results:
+            yield item
+        while next_url:
+            results, next_url = self._results(await self._send(self._page(next_url)))
+            for item in results:
+                yield item
 
     def _open(self, tail: TailRequest) -> AsyncLineStream:
         return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
@@ -49,6 +75,106 @@ class AsyncAgentClient(BulkTailMixin[AsyncManyStream], AsyncSender, AgentEndpoin
     ) -> AsyncManyStream:
         limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
         return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow)
+
+    async def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
+        """Polls a container build until it completes; returns its ``result``.
+
+        Raises:
+            TimeoutError: the build did not complete within ``timeout`` seconds.
+            RuntimeError: the build failed or was cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if loop.time() > deadline:
+                raise TimeoutError(f'Build {build_id} did not complete within {timeout}s')
+            status = await self.get_build_status(build_id)
+            state = status.get('status', '')
+            if state == 'completed':
+                return status.get('result', {})
+            if state in ('failed', 'cancelled'):
+                raise RuntimeError(f'Build {build_id} failed: {status.get("error", "Unknown error")}')
+            await asyncio.sleep(poll_interval)
+
+    async def create_container(
+        self,
+        plugin_release: Any = None,
+        *,
+        model: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        envs: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        labels: Iterable[str] | None = None,
+        plugin_file: str | Path | None = None,
+        kind: str | None = None,
+        backend_container_id: int | None = None,
+        wait: bool = True,
+        timeout: float = 300,
+    ) -> Any:
+        """The async form of :meth:`AgentClient.create_container`."""
+        body = container_body(
+            plugin_release,
+            model=model,
+            params=params,
+            envs=envs,
+            metadata=metadata,
+            labels=labels,
+            plugin_file=plugin_file,
+            kind=kind,
+            backend_container_id=backend_container_id,
+        )
+        answer = await self._send(Request('POST', 'containers/', body=body))
+        build_id = answer.get('build_id') if isinstance(answer, dict) else None
+        if not wait or not build_id:
+            return answer
+        return await self.wait_for_build(build_id, timeout=timeout)
+
+    async def wait_for_system_ready(self, *, timeout: float = 120, poll_interval: float = 2) -> bool:
+        """Polls ``health_check`` until the agent answers; ``False`` after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                await self.health_check()
+                return True
+            except ClientError:
+                pass
+            await asyncio.sleep(poll_interval)
+        return False
+
+    async def _system_operation(self, what: str, body: Any, wait: bool, timeout: float, poll_interval: float) -> Any:
+        done = {'update': 'updated', 'restart': 'restarted'}[what]
+        try:
+            result = await self._send(Request('POST', f'system/{what}/', body=body))
+        except ClientError:
+            # The agent may go down before it answers: that is the operation starting.
+            if wait:
+                await asyncio.sleep(poll_interval)
+                if await self.wait_for_system_ready(timeout=timeout, poll_interval=poll_interval):
+                    return {'status': 'success', 'message': f'System {done} and ready'}
+            raise
+        if wait and isinstance(result, dict) and result.get('status') == 'success':
+            await asyncio.sleep(poll_interval)
+            if await self.wait_for_system_ready(timeout=timeout, poll_interval=poll_interval):
+                result['message'] = f'System {done} and ready'
+        return result
+
+    async def update_system(
+        self,
+        *,
+        api_tag: str | None = None,
+        worker_tag: str | None = None,
+        wait: bool = False,
+        timeout: float = 120,
+        poll_interval: float = 2,
+    ) -> Any:
+        """The async form of :meth:`AgentClient.update_system`."""
+        tags = {key: value for key, value in (('api_tag', api_tag), ('worker_tag', worker_tag)) if value is not None}
+        return await self._system_operation('update', tags or None, wait, timeout, poll_interval)
+
+    async def restart_system(self, *, wait: bool = False, timeout: float = 120, poll_interval: float = 2) -> Any:
+        """The async form of :meth:`AgentClient.restart_system`."""
+        return await self._system_operation('restart', None, wait, timeout, poll_interval)
 
     async def close(self) -> None:
         """Releases the client. Pooled connections close with it; open streams stay usable."""

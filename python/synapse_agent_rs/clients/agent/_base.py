@@ -7,12 +7,13 @@ client and a coroutine of the async one. The requests themselves are made by the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from synapse_agent_rs import _core
-from synapse_agent_rs.clients.agent._endpoint import Request, TailRequest, endpoint, stream
-from synapse_agent_rs.clients.exceptions import ValidationError
+from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
+from synapse_agent_rs.clients.exceptions import ClientConnectionError, ServerError, ValidationError
 from synapse_agent_rs.utils.network import StreamLimits, path_segment, validate_resource_id
 
 JSONObject = dict[str, Any]
@@ -41,13 +42,26 @@ def parse_timeout(timeout: Mapping[str, float] | float | None) -> tuple[float, f
     return seconds, seconds
 
 
-def query_pairs(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+def call_timeout(timeout: Any) -> float | None:
+    """The read timeout of one call, from the SDK's ``(connect, read)`` tuple, a dict or a number.
+
+    The connect part is checked, but the client's own connect timeout applies: connections
+    are pooled per client.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, (tuple, list)) and len(timeout) == 2:
+        timeout = {'connect': timeout[0], 'read': timeout[1]}
+    return parse_timeout(timeout)[1]
+
+
+def query_pairs(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> list[tuple[str, str]] | None:
     """Query parameters as pairs, the way ``requests`` sends them: ``None`` values are left
     out, lists and tuples repeat their key, booleans are ``true``/``false``."""
     if not params:
         return None
     pairs = []
-    for key, value in params.items():
+    for key, value in params.items() if isinstance(params, Mapping) else params:
         for item in value if isinstance(value, (list, tuple)) else (value,):
             if item is not None:
                 pairs.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
@@ -60,7 +74,16 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 
 class BaseAgentClient:
-    """Settings shared by both clients; subclasses say how a request is sent and a log tailed."""
+    """Settings shared by both clients; subclasses say how a request is sent and a log tailed.
+
+    ``agent_token``, ``user_token``, ``tenant`` and ``timeout`` can be changed after
+    construction, as in the SDK: the next request uses the new value (open streams keep theirs).
+    """
+
+    name: str | None = 'Agent'
+    """Names the client in messages, as in the SDK."""
+    page_size: int = 100
+    """The page size ``list_all=True`` asks for when the parameters do not say."""
 
     def __init__(
         self,
@@ -71,14 +94,114 @@ class BaseAgentClient:
         tenant: str | None = None,
         timeout: Mapping[str, float] | float | None = None,
     ) -> None:
-        connect, read = parse_timeout(timeout)
-        self._core = _core.AgentCore(base_url, agent_token, user_token, tenant, connect, read)
+        self._settings: dict[str, Any] = {
+            'base_url': base_url,
+            'agent_token': agent_token,
+            'user_token': user_token,
+            'tenant': tenant,
+            'timeout': timeout,
+        }
+        self._core = self._build_core()
         self._stream_limits = StreamLimits()
+        #: Query parameters sent with every request; a call's own parameters win.
+        self.default_params: dict[str, Any] = {}
+
+    def _build_core(self) -> _core.AgentCore:
+        s = self._settings
+        connect, read = parse_timeout(s['timeout'])
+        return _core.AgentCore(s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read)
+
+    def _change(self, name: str, value: Any) -> None:
+        """Applies a changed setting to a new core; a refused value leaves the client as it was."""
+        previous = self._settings[name]
+        self._settings[name] = value
+        try:
+            self._core = self._build_core()
+        except BaseException:
+            self._settings[name] = previous
+            raise
 
     @property
     def base_url(self) -> str:
         """The agent's URL, without a trailing ``/``."""
         return self._core.base_url
+
+    @property
+    def agent_token(self) -> str:
+        """Sent as the ``Authorization`` header; never shown in errors or reprs."""
+        return str(self._settings['agent_token'])
+
+    @agent_token.setter
+    def agent_token(self, value: str) -> None:
+        self._change('agent_token', value)
+
+    @property
+    def user_token(self) -> str | None:
+        """Sent as ``SYNAPSE-User: Token <user_token>`` when set."""
+        return self._settings['user_token']  # type: ignore[no-any-return]
+
+    @user_token.setter
+    def user_token(self, value: str | None) -> None:
+        self._change('user_token', value)
+
+    @property
+    def tenant(self) -> str | None:
+        """Sent as ``SYNAPSE-Tenant: Token <tenant>`` when set."""
+        return self._settings['tenant']  # type: ignore[no-any-return]
+
+    @tenant.setter
+    def tenant(self, value: str | None) -> None:
+        self._change('tenant', value)
+
+    @property
+    def timeout(self) -> dict[str, float]:
+        """The REST timeouts in seconds, ``{'connect': s, 'read': s}``."""
+        connect, read = parse_timeout(self._settings['timeout'])
+        return {'connect': connect, 'read': read}
+
+    @timeout.setter
+    def timeout(self, value: Mapping[str, float] | float | None) -> None:
+        self._change('timeout', value)
+
+    def _query(self, params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+        """``default_params`` under the call's own parameters, as pairs."""
+        own = query_pairs(params)
+        if not self.default_params:
+            return own
+        keys = {key for key, _ in own or []}
+        return [*(p for p in query_pairs(self.default_params) or [] if p[0] not in keys), *(own or [])]
+
+    def _page(self, next_url: str) -> Request[Any]:
+        """The request of a pagination ``next`` link, which must stay on the agent's origin
+        (the agent token goes with every request)."""
+        base = urlsplit(self.base_url + '/')
+        link = urlsplit(urljoin(self.base_url + '/', next_url))
+        same_origin = (link.scheme, link.netloc.lower()) == (base.scheme, base.netloc.lower())
+        if not (same_origin and link.path.startswith(base.path)):
+            raise ClientConnectionError(f'refusing a next-page link to another place: {link.scheme}://{link.netloc}')
+        return Request('GET', link.path[len(base.path) :], params=parse_qs(link.query, keep_blank_values=True))
+
+    @staticmethod
+    def _results(page: Any) -> tuple[list[Any], str | None]:
+        """The items and the ``next`` link of one page of a paginated answer."""
+        if not (isinstance(page, dict) and isinstance(page.get('results'), list)):
+            raise ServerError(502, 'a paginated answer should be a JSON object with a "results" list')
+        next_url = page.get('next')
+        return page['results'], next_url if isinstance(next_url, str) and next_url else None
+
+    def _list(self, path: str, params: Mapping[str, Any] | None, list_all: bool) -> Plan[Any]:
+        """One page, or with ``list_all`` ``(iterator over every item of every page, count)``."""
+        if not list_all:
+            return (yield Request('GET', path, params=params))
+        first_params = dict(params or {})
+        first_params.setdefault('page_size', self.page_size)
+        first = yield Request('GET', path, params=first_params)
+        results, next_url = self._results(first)
+        return self._pages(results, next_url), first.get('count', 0)
+
+    def _pages(self, results: list[Any], next_url: str | None) -> Iterator[Any]:
+        """The items of the first page, then of the pages the ``next`` links lead to."""
+        raise NotImplementedError
 
     @property
     def stream_limits(self) -> StreamLimits:
@@ -208,9 +331,18 @@ class AgentEndpointsMixin(RayClientMixin):
         return Request('GET', 'gpu_status/')
 
     @endpoint
-    def list_plugin_releases(self, /, params: Mapping[str, Any] | None = None, **filters: Any) -> Request[JSONObject]:
-        """Plugin releases (paginated dict); ``params`` and keyword filters become the query string."""
-        return Request('GET', 'plugin_releases/', params={**(params or {}), **filters})
+    def list_plugin_releases(
+        self, /, params: Mapping[str, Any] | None = None, *, list_all: bool = False, **filters: Any
+    ) -> Plan[Any]:
+        """Plugin releases: one page (dict), or with ``list_all=True`` the tuple
+        ``(iterator over every release of every page, count)``.
+
+        ``params`` and keyword filters become the query string; ``list_all`` asks for
+        ``page_size`` (default :attr:`page_size`) and follows the ``next`` links, which must
+        stay on the agent's origin (``ClientConnectionError`` otherwise). The async client's
+        iterator is an async one.
+        """
+        return self._list('plugin_releases/', {**(params or {}), **filters}, list_all)
 
     @endpoint
     def get_plugin_release(self, lookup: str) -> Request[JSONObject]:
@@ -232,16 +364,33 @@ class AgentEndpointsMixin(RayClientMixin):
     def run_plugin_release(
         self,
         lookup: str,
-        action: str,
+        action: str | None = None,
         params: Mapping[str, Any] | None = None,
         *,
+        data: Mapping[str, Any] | None = None,
         requirements: list[str] | None = None,
         job_id: str | None = None,
         language: str | None = None,
+        timeout: tuple[float, float] | Mapping[str, float] | float | None = None,
     ) -> Request[Any]:
-        """Runs an action of a plugin release; returns the agent's JSON answer."""
-        body = _body(action=action, params=params, requirements=requirements, job_id=job_id, language=language)
-        return Request('POST', f'plugin_releases/{path_segment(str(lookup), "lookup")}/run/', body=body)
+        """Runs an action of a plugin release; returns the agent's JSON answer.
+
+        Args:
+            lookup: the release's id or ``code@version``.
+            action: the action to run.
+            params: the action's parameters.
+            data: the whole request body instead (the other fields are then ignored), as in the SDK.
+            requirements: extra pip requirements.
+            job_id: a job id to track the run by.
+            language: language of the run's log messages (``'en'``, ``'ko'``).
+            timeout: this call's ``(connect, read)`` seconds; the read part replaces the client's.
+        """
+        if data is not None:
+            body = dict(data)
+        else:
+            body = {'action': action, **_body(params=params, requirements=requirements, job_id=job_id, language=language)}
+        path = f'plugin_releases/{path_segment(str(lookup), "lookup")}/run/'
+        return Request('POST', path, body=body, timeout=call_timeout(timeout))
 
     @endpoint
     def run_debug_plugin_release(
@@ -255,8 +404,12 @@ class AgentEndpointsMixin(RayClientMixin):
         requirements: list[str] | None = None,
         job_id: str | None = None,
         language: str | None = None,
+        timeout: tuple[float, float] | Mapping[str, float] | float | None = None,
     ) -> Request[Any]:
-        """Runs an action from plugin code that is not released yet; returns the agent's JSON answer."""
+        """Runs an action from plugin code that is not released yet; returns the agent's JSON answer.
+
+        ``timeout`` is this call's ``(connect, read)`` seconds, as for :meth:`run_plugin_release`.
+        """
         body = _body(
             action=action,
             params=params,
@@ -267,4 +420,4 @@ class AgentEndpointsMixin(RayClientMixin):
             job_id=job_id,
             language=language,
         )
-        return Request('POST', 'plugin_releases/run_debug/', body=body)
+        return Request('POST', 'plugin_releases/run_debug/', body=body, timeout=call_timeout(timeout))

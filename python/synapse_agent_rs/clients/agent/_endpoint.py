@@ -40,13 +40,22 @@ __all__ = ['AsyncSender', 'Plan', 'Request', 'SyncSender', 'TailRequest', 'endpo
 class Request(Generic[T]):
     """One REST request; ``T`` is the type of its decoded answer (for type checkers only)."""
 
-    __slots__ = ('body', 'method', 'params', 'path')
+    __slots__ = ('body', 'method', 'params', 'path', 'timeout')
 
-    def __init__(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.params = params
         self.body = body
+        self.timeout = timeout  # this call's read timeout, replacing the client's
 
     def __repr__(self) -> str:
         return f'Request({self.method!r}, {self.path!r})'

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from synapse_agent_rs._core import LineStream, ManyStream
-from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, query_pairs
+from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import Request, SyncSender, TailRequest
 from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._operations import (
+    ContainerClientMixin,
+    ResourceClientMixin,
+    SystemClientMixin,
+    container_body,
+)
+from synapse_agent_rs.clients.exceptions import ClientError
 
 
-class AgentClient(BulkTailMixin[ManyStream], SyncSender, AgentEndpointsMixin):
+class AgentClient(
+    BulkTailMixin[ManyStream],
+    SyncSender,
+    AgentEndpointsMixin,
+    ContainerClientMixin,
+    SystemClientMixin,
+    ResourceClientMixin,
+):
     """Client of one Synapse agent: REST calls block, log streams are iterators.
 
     Args:
@@ -25,7 +42,14 @@ class AgentClient(BulkTailMixin[ManyStream], SyncSender, AgentEndpointsMixin):
     """
 
     def _send(self, request: Request[Any]) -> Any:
-        return self._core.request(request.method, request.path, query_pairs(request.params), request.body)
+        query = self._query(request.params)
+        return self._core.request(request.method, request.path, query, request.body, request.timeout)
+
+    def _pages(self, results: list[Any], next_url: str | None) -> Iterator[Any]:
+        yield from results
+        while next_url:
+            results, next_url = self._results(self._send(self._page(next_url)))
+            yield from results
 
     def _open(self, tail: TailRequest) -> LineStream:
         return self._core.tail(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
@@ -41,6 +65,109 @@ class AgentClient(BulkTailMixin[ManyStream], SyncSender, AgentEndpointsMixin):
     ) -> ManyStream:
         limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
         return self._core.tail_many(job_ids, timeout, protocol, limits, connecting, buffered, follow)
+
+    def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
+        """Polls a container build until it completes; returns its ``result``.
+
+        Raises:
+            TimeoutError: the build did not complete within ``timeout`` seconds.
+            RuntimeError: the build failed or was cancelled.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'Build {build_id} did not complete within {timeout}s')
+            status = self.get_build_status(build_id)
+            state = status.get('status', '')
+            if state == 'completed':
+                return status.get('result', {})
+            if state in ('failed', 'cancelled'):
+                raise RuntimeError(f'Build {build_id} failed: {status.get("error", "Unknown error")}')
+            time.sleep(poll_interval)
+
+    def create_container(
+        self,
+        plugin_release: Any = None,
+        *,
+        model: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        envs: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        labels: Iterable[str] | None = None,
+        plugin_file: str | Path | None = None,
+        kind: str | None = None,
+        backend_container_id: int | None = None,
+        wait: bool = True,
+        timeout: float = 300,
+    ) -> Any:
+        """Creates a container running a plugin's Gradio interface.
+
+        With ``wait=True`` waits for the build (see :meth:`wait_for_build`) and returns the
+        container; otherwise returns the build (``build_id`` and its URLs) at once.
+        ``plugin_file`` uploads are not supported (``ValidationError``, 400).
+        """
+        body = container_body(
+            plugin_release,
+            model=model,
+            params=params,
+            envs=envs,
+            metadata=metadata,
+            labels=labels,
+            plugin_file=plugin_file,
+            kind=kind,
+            backend_container_id=backend_container_id,
+        )
+        answer = self._send(Request('POST', 'containers/', body=body))
+        build_id = answer.get('build_id') if isinstance(answer, dict) else None
+        if not wait or not build_id:
+            return answer
+        return self.wait_for_build(build_id, timeout=timeout)
+
+    def wait_for_system_ready(self, *, timeout: float = 120, poll_interval: float = 2) -> bool:
+        """Polls ``health_check`` until the agent answers; ``False`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.health_check()
+                return True
+            except ClientError:
+                pass
+            time.sleep(poll_interval)
+        return False
+
+    def _system_operation(self, what: str, body: Any, wait: bool, timeout: float, poll_interval: float) -> Any:
+        done = {'update': 'updated', 'restart': 'restarted'}[what]
+        try:
+            result = self._send(Request('POST', f'system/{what}/', body=body))
+        except ClientError:
+            # The agent may go down before it answers: that is the operation starting.
+            if wait:
+                time.sleep(poll_interval)
+                if self.wait_for_system_ready(timeout=timeout, poll_interval=poll_interval):
+                    return {'status': 'success', 'message': f'System {done} and ready'}
+            raise
+        if wait and isinstance(result, dict) and result.get('status') == 'success':
+            time.sleep(poll_interval)
+            if self.wait_for_system_ready(timeout=timeout, poll_interval=poll_interval):
+                result['message'] = f'System {done} and ready'
+        return result
+
+    def update_system(
+        self,
+        *,
+        api_tag: str | None = None,
+        worker_tag: str | None = None,
+        wait: bool = False,
+        timeout: float = 120,
+        poll_interval: float = 2,
+    ) -> Any:
+        """Pulls new images and restarts the agent's containers; ``wait=True`` waits until it is back."""
+        tags = {key: value for key, value in (('api_tag', api_tag), ('worker_tag', worker_tag)) if value is not None}
+        return self._system_operation('update', tags or None, wait, timeout, poll_interval)
+
+    def restart_system(self, *, wait: bool = False, timeout: float = 120, poll_interval: float = 2) -> Any:
+        """Restarts the agent's containers with their current images; ``wait=True`` waits until it is back."""
+        return self._system_operation('restart', None, wait, timeout, poll_interval)
 
     def close(self) -> None:
         """Nothing to release eagerly: pooled connections close with the client. Kept for symmetry."""
