@@ -388,7 +388,10 @@ class AgentEndpointsMixin(RayClientMixin):
         if data is not None:
             body = dict(data)
         else:
-            body = {'action': action, **_body(params=params, requirements=requirements, job_id=job_id, language=language)}
+            body = {
+                'action': action,
+                **_body(params=params, requirements=requirements, job_id=job_id, language=language),
+            }
         path = f'plugin_releases/{path_segment(str(lookup), "lookup")}/run/'
         return Request('POST', path, body=body, timeout=call_timeout(timeout))
 

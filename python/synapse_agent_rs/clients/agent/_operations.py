@@ -9,16 +9,13 @@ the sync client and a coroutine of the async one). The methods that poll and sle
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from typing import Literal
+from typing import Any, Literal
 
 from synapse_agent_rs.clients.agent._base import BaseAgentClient, JSONList, JSONObject
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, endpoint
 from synapse_agent_rs.clients.agent.models import AgentRuntimePolicy, ClusterResourceSnapshot
 from synapse_agent_rs.clients.exceptions import ValidationError
 from synapse_agent_rs.utils.network import path_segment
-
 
 ResourceKind = Literal['job', 'serve', 'container', 'task']
 """What ``check_feasibility`` asks about."""
