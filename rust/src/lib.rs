@@ -7,6 +7,7 @@ pub mod emitter;
 pub mod error;
 pub mod events;
 pub mod fake;
+pub mod frames;
 pub mod http;
 pub mod limits;
 pub mod lines;
