@@ -73,6 +73,12 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Counts a message that was over `max_message_size` and discarded as it streamed.
+    #[inline]
+    pub fn oversized(&mut self, size: u64) -> std::result::Result<(), Halt> {
+        Ok(self.counter.count(usize::try_from(size).unwrap_or(usize::MAX))?)
+    }
+
     /// Handles one HTTP line from the splitter; answers whether the batch has room for more.
     #[inline]
     pub fn http_line(&mut self, piece: Piece<'_>, event_stream: bool) -> std::result::Result<bool, Halt> {

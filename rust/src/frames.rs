@@ -57,6 +57,8 @@ impl std::fmt::Display for Violation {
     }
 }
 
+impl std::error::Error for Violation {}
+
 /// Opcodes of RFC 6455 section 5.2.
 mod op {
     pub const CONTINUATION: u8 = 0x0;
@@ -351,7 +353,9 @@ impl FrameReader {
         }
         let limit = self.limit();
         let message = match (header.opcode, self.message.as_mut()) {
-            (op::CONTINUATION, None) => return Err(Violation::protocol("a continuation frame has no message to continue")),
+            (op::CONTINUATION, None) => {
+                return Err(Violation::protocol("a continuation frame has no message to continue"))
+            }
             (op::CONTINUATION, Some(message)) => {
                 message.len = message.len.saturating_add(header.len);
                 message

@@ -301,8 +301,16 @@ fn pausing_returns_the_unconsumed_rest() {
 #[derive(Debug, Clone)]
 enum Op {
     /// A data message, cut into fragments at `cuts`, with a ping or pong after some fragments.
-    Data { text: bool, payload: Vec<u8>, cuts: Vec<usize>, controls: Vec<(usize, bool, Vec<u8>)> },
-    Control { ping: bool, payload: Vec<u8> },
+    Data {
+        text: bool,
+        payload: Vec<u8>,
+        cuts: Vec<usize>,
+        controls: Vec<(usize, bool, Vec<u8>)>,
+    },
+    Control {
+        ping: bool,
+        payload: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -314,8 +322,11 @@ enum Tail {
 }
 
 fn payload_text() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(prop_oneof![Just("a"), Just("\u{e9}"), Just("\u{20ac}"), Just("\u{1f600}"), Just(" ")], 0..40)
-        .prop_map(|parts| parts.concat().into_bytes())
+    proptest::collection::vec(
+        prop_oneof![Just("a"), Just("\u{e9}"), Just("\u{20ac}"), Just("\u{1f600}"), Just(" ")],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat().into_bytes())
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -460,9 +471,9 @@ proptest! {
         max in 0u64..64,
     ) {
         let bytes = encode(&ops, &Tail::Eof);
-        prop_assert_eq!(ours(&chunk(&bytes, &cuts), Some(max)), ours(&[bytes.clone()], Some(max)));
+        prop_assert_eq!(ours(&chunk(&bytes, &cuts), Some(max)), ours(std::slice::from_ref(&bytes), Some(max)));
         // The items are tungstenite's, with long messages replaced by their length.
-        let (want, _) = theirs(&[bytes.clone()]);
+        let (want, _) = theirs(std::slice::from_ref(&bytes));
         let want: Vec<Out> = want
             .into_iter()
             .map(|o| match o {

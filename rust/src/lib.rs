@@ -19,6 +19,7 @@ pub mod rest;
 pub mod runtime;
 pub mod spec;
 pub mod tail;
+pub mod upgraded;
 pub mod urls;
 pub mod ws;
 

@@ -1,32 +1,31 @@
 //! Tailing a job's log over WebSocket (tokio-tungstenite on a stream we open ourselves).
 
 use std::future::poll_fn;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result};
+use crate::frames::{FrameReader, Item, Violation};
 use crate::limits::Unit;
-use crate::net::BoxIo;
 use crate::queue::Producer;
 use crate::spec::TailSpec;
+use crate::upgraded::Upgraded;
 use crate::{events, urls};
 
-/// An established WebSocket.
-pub type Socket = WebSocketStream<BoxIo>;
-
-/// Hard cap on one WebSocket message: tungstenite holds a message whole before we see it,
-/// so larger ones fail the stream instead of being skipped like smaller over-long ones.
-pub const HARD_MESSAGE_CAP: usize = 64 << 20;
+/// An established WebSocket; tungstenite only writes on it, `frames.rs` reads.
+pub type Socket = WebSocketStream<Upgraded>;
 
 /// Why no WebSocket could be had.
 pub enum OpenError {
@@ -62,7 +61,8 @@ pub async fn open(spec: &TailSpec) -> std::result::Result<Socket, OpenError> {
     }
 }
 
-async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, OpenError> {
+/// Opens the WebSocket at `url` with the spec's headers (no timeout of its own).
+pub async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, OpenError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
     let mut request =
         url.into_client_request().map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
@@ -77,9 +77,9 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
         Error::Connection { .. } => OpenError::Unavailable(e),
         other => OpenError::Failed(other),
     })?;
-    let config =
-        WebSocketConfig::default().max_message_size(Some(HARD_MESSAGE_CAP)).max_frame_size(Some(HARD_MESSAGE_CAP));
-    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
+    // tungstenite reads nothing after the handshake; its limits only matter if it did.
+    let config = WebSocketConfig::default().max_message_size(Some(0)).max_frame_size(Some(0));
+    match tokio_tungstenite::client_async_with_config(request, Upgraded::new(io), Some(config)).await {
         Ok((socket, _)) => Ok(socket),
         Err(WsError::Http(response)) => {
             let code = response.status().as_u16();
@@ -97,87 +97,186 @@ async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket, Op
 ///
 /// Liveness: after `timeout` without any frame a ping is sent; if nothing at all arrives
 /// within another `timeout`, the stream fails with 408.
-pub async fn read(mut socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<()> {
+pub async fn read(socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<()> {
     let mut em = Emitter::new(spec, tx, Unit::Messages);
+    let mut conn = Conn::new(socket, spec.limits.max_message_size);
     let mut pinged = false;
     loop {
-        let step = match timeout(spec.timeout, poll_fn(|cx| fill(&mut socket, &mut em, cx))).await {
-            Ok(step) => step,
-            Err(_) if pinged => {
-                return Err(Error::Timeout(format!(
-                    "no data and no answer to a ping from the agent for {:?}",
-                    spec.timeout * 2
-                )));
-            }
-            Err(_) => {
-                pinged = true;
-                // A ping that cannot even be written in time means the peer is gone.
-                let _ = timeout(spec.timeout, socket.send(Message::Ping(Default::default()))).await;
-                continue;
-            }
-        };
+        let step =
+            match timeout(spec.timeout, poll_fn(|cx| conn.poll_fill(cx, &mut |item| on_data(item, &mut em)))).await {
+                Ok(step) => step,
+                Err(_) if pinged => {
+                    return Err(Error::Timeout(format!(
+                        "no data and no answer to a ping from the agent for {:?}",
+                        spec.timeout * 2
+                    )));
+                }
+                Err(_) => {
+                    pinged = true;
+                    conn.send(Message::Ping(Default::default()), spec.timeout).await;
+                    continue;
+                }
+            };
         pinged = false;
         let done = match step {
             Ok(()) => false,
-            Err(Halt::Complete) => true,
-            Err(Halt::Fail(e)) => {
+            Err(Stop::Halt(Halt::Complete)) => true,
+            Err(stop) => {
+                let e = conn.end(stop, spec.timeout, &em).await;
                 em.flush().await;
-                return Err(e);
+                return e.map_or(Ok(()), Err);
             }
         };
+        conn.answer_ping(spec.timeout).await;
         if !em.flush().await || done {
             return Ok(());
         }
     }
 }
 
-/// Decodes every message that is ready, up to a full batch. `Ready` once anything arrived.
-fn fill(
-    socket: &mut Socket,
-    em: &mut Emitter<'_>,
-    cx: &mut std::task::Context<'_>,
-) -> Poll<std::result::Result<(), Halt>> {
-    let mut active = false;
-    while !em.full() {
-        match socket.poll_next_unpin(cx) {
-            Poll::Pending => break,
-            Poll::Ready(None) => return Poll::Ready(Err(Halt::Fail(em.dropped("the WebSocket ended")))),
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Halt::Fail(read_error(e, em)))),
-            Poll::Ready(Some(Ok(message))) => {
+#[inline]
+fn on_data(item: Item<'_>, em: &mut Emitter<'_>) -> std::result::Result<bool, Halt> {
+    match item {
+        Item::Text(text) => em.message(text, text.len())?,
+        Item::Binary(bytes) => em.message(&events::utf8_lossy(bytes), bytes.len())?,
+        Item::Skipped(len) => em.oversized(len)?,
+        Item::Ping(_) | Item::Pong(_) | Item::Close(_) => {}
+    }
+    Ok(!em.full())
+}
+
+/// Bytes read from the socket at a time.
+const READ_BUFFER: usize = 64 << 10;
+
+/// Why [`Conn::poll_fill`] stopped reading.
+pub enum Stop {
+    /// The data handler stopped.
+    Halt(Halt),
+    /// The server broke the protocol.
+    Violation(Violation),
+    /// The server sent a close frame.
+    Close(Option<(u16, String)>),
+    /// The TCP connection ended without a close frame.
+    Eof,
+    Io(std::io::Error),
+}
+
+impl From<Violation> for Stop {
+    fn from(v: Violation) -> Self {
+        Self::Violation(v)
+    }
+}
+
+/// An established WebSocket: frames are read by [`FrameReader`], control frames are written
+/// by tungstenite.
+pub struct Conn {
+    socket: Socket,
+    frames: FrameReader,
+    buf: Box<[u8]>,
+    at: usize,
+    end: usize,
+    /// The payload of a ping to answer.
+    pong: Option<Vec<u8>>,
+}
+
+impl Conn {
+    /// Reads `socket`, skipping messages over `max_message_size` bytes.
+    pub fn new(socket: Socket, max_message_size: Option<u64>) -> Self {
+        Self {
+            socket,
+            frames: FrameReader::new(max_message_size),
+            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            at: 0,
+            end: 0,
+            pong: None,
+        }
+    }
+
+    /// Hands every data message that is ready to `on_data` until it answers `false`.
+    /// `Ready` once anything arrived, or when a ping must be answered ([`Conn::answer_ping`]).
+    pub fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        on_data: &mut impl FnMut(Item<'_>) -> std::result::Result<bool, Halt>,
+    ) -> Poll<std::result::Result<(), Stop>> {
+        let mut active = false;
+        loop {
+            if self.at < self.end {
                 active = true;
-                if let Err(halt) = on_message(message, em) {
-                    return Poll::Ready(Err(halt));
+                let mut paused = false;
+                let pong = &mut self.pong;
+                let used = self.frames.push(&self.buf[self.at..self.end], |item| match item {
+                    Item::Ping(payload) => {
+                        *pong = Some(payload.to_vec());
+                        Ok(false)
+                    }
+                    Item::Pong(_) => Ok(true),
+                    Item::Close(close) => Err(Stop::Close(close.map(|(code, reason)| (code, reason.to_owned())))),
+                    data => {
+                        let go_on = on_data(data).map_err(Stop::Halt)?;
+                        paused |= !go_on;
+                        Ok(go_on)
+                    }
+                });
+                self.at += used?;
+                if paused || self.pong.is_some() {
+                    return Poll::Ready(Ok(()));
                 }
+                continue;
+            }
+            let mut buf = ReadBuf::new(&mut self.buf);
+            match Pin::new(self.socket.get_mut()).poll_read(cx, &mut buf) {
+                Poll::Pending if active => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Stop::Io(e))),
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Err(Stop::Eof)),
+                Poll::Ready(Ok(())) => (self.at, self.end) = (0, buf.filled().len()),
             }
         }
     }
-    if active || em.full() {
-        Poll::Ready(Ok(()))
-    } else {
-        Poll::Pending
-    }
-}
 
-#[inline]
-fn on_message(message: Message, em: &mut Emitter<'_>) -> std::result::Result<(), Halt> {
-    match message {
-        Message::Text(text) => em.message(text.as_str(), text.len()),
-        Message::Binary(bytes) => em.message(&events::utf8_lossy(&bytes), bytes.len()),
-        Message::Close(None) => Err(Halt::Complete),
-        Message::Close(Some(frame)) if frame.code == CloseCode::Normal => Err(Halt::Complete),
-        Message::Close(Some(frame)) => Err(Halt::Fail(em.dropped(format_args!(
-            "the agent closed the WebSocket with code {} ({})",
-            u16::from(frame.code),
-            em.clean(&frame.reason)
-        )))),
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+    /// Sends a control or data message through tungstenite; a write that cannot finish in
+    /// time means the peer is gone, which the next read notices.
+    pub async fn send(&mut self, message: Message, within: Duration) {
+        let _ = timeout(within, self.socket.send(message)).await;
     }
-}
 
-fn read_error(e: WsError, em: &Emitter<'_>) -> Error {
-    match e {
-        WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => em.dropped_by(e),
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => em.dropped("the TCP connection was closed"),
-        other => Error::websocket("the agent broke the WebSocket protocol", other),
+    /// Answers the last ping received, if any.
+    pub async fn answer_ping(&mut self, within: Duration) {
+        if let Some(payload) = self.pong.take() {
+            self.send(Message::Pong(payload.into()), within).await;
+        }
+    }
+
+    /// Completes the close handshake or fails the connection as `stop` requires, and gives
+    /// the error to raise (`None`: the server closed normally).
+    pub async fn end(&mut self, stop: Stop, within: Duration, em: &Emitter<'_>) -> Option<Error> {
+        match stop {
+            Stop::Halt(Halt::Complete) => None,
+            Stop::Halt(Halt::Fail(e)) => Some(e),
+            Stop::Close(close) => {
+                let code = close.as_ref().map(|(code, _)| *code);
+                let reply = code.map(|code| CloseFrame { code: CloseCode::from(code), reason: "".into() });
+                self.send(Message::Close(reply), within).await;
+                match close {
+                    None | Some((1000, _)) => None,
+                    Some((code, reason)) => {
+                        Some(em.dropped(format_args!("the agent closed the WebSocket with code {code} ({reason})")))
+                    }
+                }
+            }
+            Stop::Violation(v) => {
+                let reply = CloseFrame { code: CloseCode::from(v.code), reason: v.what.into() };
+                self.send(Message::Close(Some(reply)), within).await;
+                Some(Error::websocket("the agent broke the WebSocket protocol", v))
+            }
+            Stop::Eof => Some(em.dropped("the TCP connection was closed")),
+            Stop::Io(e) => Some(em.dropped_by(e)),
+        }
+    }
+
+    /// The socket, to write data messages (the Autobahn echo client does).
+    pub fn socket_mut(&mut self) -> &mut Socket {
+        &mut self.socket
     }
 }
