@@ -40,8 +40,8 @@ class StreamLimits:
         max_lines: HTTP lines received (non-empty), a final ``complete`` excepted; more raises 429.
         max_bytes: payload bytes received on either protocol; more raises 429.
         max_message_size: UTF-8 bytes of one message or line; a longer one is skipped, never
-            fatal, and never held whole in memory (WebSocket messages over 64 MiB fail the
-            stream with ``WebSocketError``, since the WebSocket layer holds a message whole).
+            fatal, and never held in memory (with no limit, a WebSocket message is held whole,
+            and one over 64 MiB fails the stream with ``WebSocketError``).
         queue_size: lines the reader may run ahead of the consumer; when that many are waiting,
             reading stops and the server is slowed by TCP backpressure.
 
