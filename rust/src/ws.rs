@@ -260,9 +260,10 @@ impl Conn {
                 self.send(Message::Close(reply), within).await;
                 match close {
                     None | Some((1000, _)) => None,
-                    Some((code, reason)) => {
-                        Some(em.dropped(format_args!("the agent closed the WebSocket with code {code} ({reason})")))
-                    }
+                    Some((code, reason)) => Some(em.dropped(format_args!(
+                        "the agent closed the WebSocket with code {code} ({})",
+                        em.clean(&reason)
+                    ))),
                 }
             }
             Stop::Violation(v) => {
