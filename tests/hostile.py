@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import os
-import resource
 import socket
 import struct
 import subprocess
@@ -20,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 Handler = Callable[[socket.socket], None]
 
@@ -184,21 +184,57 @@ def refuse_websocket(conn: socket.socket, headers: dict[str, str]) -> bool:
     return True
 
 
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process, in MiB (Linux reports KiB)."""
+CLIENT = """
+import json, resource, sys
+from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.exceptions import ClientError
+from synapse_agent_rs.utils.network import StreamLimits
+
+def rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+url, call, arg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+client = AgentClient(url, 'hostile-agent-token', **arg.get('client', {}))
+if 'limits' in arg:
+    client.stream_limits = StreamLimits(**arg['limits'])
+base = rss()
+out = {'lines': 0, 'first': []}
+try:
+    if call == 'tail':
+        for line in client.tail_job_logs('j1', timeout=arg.get('timeout', 5), protocol=arg.get('protocol', 'http')):
+            out['lines'] += 1
+            if len(out['first']) < 5:
+                out['first'].append(line[:100])
+        out['end'] = 'ok'
+    else:
+        answer = getattr(client, call)(*arg.get('args', []))
+        out['end'] = 'ok'
+        out['answer'] = str(answer)[:100]
+except ClientError as e:
+    out.update(end=type(e).__name__, status=e.status_code, detail=str(e.detail)[:300], limit=getattr(e, 'limit', None))
+out.update(base_mib=base, peak_mib=rss())
+print(json.dumps(out))
+"""
+"""A client in a fresh interpreter: one call (``tail`` or a REST method), its outcome and peak RSS as JSON."""
 
-def run_client(script: str, *args: str, timeout: float = 120) -> dict[str, object]:
-    """Runs ``script`` (Python source) in a fresh interpreter; it must print one JSON object last.
 
-    Memory is measured in the child, so the server's buffers in this process do not count.
+def run_client(url: str, call: str = 'tail', timeout: float = 120, **arg: object) -> dict[str, Any]:
+    """Runs `CLIENT` against ``url``; returns its JSON outcome plus ``grown_mib`` and ``stderr``.
+
+    Memory is measured in the child, so the server's buffers in this process do not count;
+    ``grown_mib`` is the child's peak RSS minus its peak before the call.
     """
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     done = subprocess.run(
-        [sys.executable, '-c', script, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+        [sys.executable, '-c', CLIENT, url, call, json.dumps(arg)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result['grown_mib'] = result['peak_mib'] - result['base_mib']
     result['stderr'] = done.stderr
     return result

@@ -7,6 +7,10 @@ use crate::lines::Piece;
 use crate::queue::{Batch, Producer};
 use crate::spec::TailSpec;
 
+/// The most bytes of one HTTP line held in memory when `max_message_size` is `None`: the
+/// same bound as one WebSocket message, so no setting lets a line without `\n` grow forever.
+pub const HARD_LINE_CAP: u64 = 64 << 20;
+
 /// Why decoding stopped early.
 pub enum Halt {
     /// The `complete` event: the stream ended normally.
@@ -106,6 +110,14 @@ impl<'a> Emitter<'a> {
     fn push(&mut self, line: &str) {
         self.batch.push(line);
         self.lines += 1;
+    }
+
+    /// Checks the bytes of a line still arriving against `max_bytes`, and, when lines are not
+    /// skipped by `max_message_size` (so the line is held whole), against [`HARD_LINE_CAP`].
+    #[inline]
+    pub fn partial(&self, bytes: u64) -> std::result::Result<(), Halt> {
+        let cap = if self.limits.max_message_size.is_some() { u64::MAX } else { HARD_LINE_CAP };
+        Ok(self.counter.check_partial(bytes, cap)?)
     }
 
     /// Hands the current batch to the queue, waiting for room. `false`: the consumer is gone.

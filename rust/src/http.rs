@@ -35,7 +35,7 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
         Ok(Err(e)) => return Err(rest::send_error(e)),
         Ok(Ok(response)) => response,
     };
-    let response = rest::check_status(response, &spec.secrets).await?;
+    let response = rest::check_status(response, &spec.secrets, spec.timeout).await?;
     let event_stream = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -92,6 +92,8 @@ impl Reader {
                 if !self.rest.is_empty() {
                     return Poll::Ready(Ok(())); // the batch is full
                 }
+                // Bytes of a line still growing count now, not when (if ever) its `\n` comes.
+                em.partial(self.splitter.partial_len())?;
             }
             match self.body.as_mut().poll_next(cx) {
                 Poll::Pending if active => return Poll::Ready(Ok(())),

@@ -3,6 +3,7 @@
 //! Transport and framing modules (`lines`, `events`, `queue`, `ws`, `http`, `tail`, `rest`,
 //! `fake`) know nothing of Python; `py` is the only bridge.
 
+pub mod body;
 pub mod emitter;
 pub mod error;
 pub mod events;

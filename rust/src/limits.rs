@@ -91,6 +91,21 @@ impl Counter {
         Ok(())
     }
 
+    /// Fails when the bytes counted so far plus `partial` bytes of an item still arriving pass
+    /// `max_bytes`, or when `partial` passes `hard_cap` (the bound of an item held whole).
+    #[inline]
+    pub fn check_partial(&self, partial: u64, hard_cap: u64) -> Result<()> {
+        if let Some(max) = self.max_bytes {
+            if self.bytes.saturating_add(partial) > max {
+                return Err(Error::LimitExceeded { limit: "bytes (max_bytes)", max });
+            }
+        }
+        if partial > hard_cap {
+            return Err(Error::LimitExceeded { limit: "bytes in one line (the hard cap)", max: hard_cap });
+        }
+        Ok(())
+    }
+
     /// Undoes the item count of the final `complete`, which the limits do not count.
     #[inline]
     pub fn uncount_complete(&mut self) {

@@ -100,6 +100,11 @@ impl LineSplitter {
         }
     }
 
+    /// Bytes received so far of the incomplete line, held or (when too long) only counted.
+    pub fn partial_len(&self) -> u64 {
+        self.skipped.map_or(self.pending.len() as u64, |(seen, _)| seen)
+    }
+
     /// Bytes currently held for an incomplete line.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

@@ -5,6 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
+use crate::body;
 use crate::error::{Error, Result, Secrets};
 
 /// The decoded body of a REST answer.
@@ -25,6 +26,8 @@ pub struct Call<'a> {
     pub query: &'a [(String, String)],
     /// A JSON body, already encoded.
     pub json: Option<String>,
+    /// The largest answer body accepted, in bytes (`max_response_size`).
+    pub max_response: u64,
 }
 
 /// Sends a request and decodes the answer.
@@ -44,6 +47,7 @@ async fn exchange(client: &reqwest::Client, call: Call<'_>, read_timeout: Durati
     if !call.query.is_empty() {
         url.query_pairs_mut().extend_pairs(call.query);
     }
+    let call_max = call.max_response;
     let mut request = client.request(call.method, url).timeout(read_timeout);
     for (name, value) in call.headers {
         request = request.header(name.as_str(), value.as_str());
@@ -52,9 +56,9 @@ async fn exchange(client: &reqwest::Client, call: Call<'_>, read_timeout: Durati
         request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json);
     }
     let response = request.send().await.map_err(send_error)?;
-    let response = check_status(response, secrets).await?;
+    let response = check_status(response, secrets, read_timeout).await?;
     let status = response.status();
-    let bytes = response.bytes().await.map_err(send_error)?;
+    let bytes = body::whole(response, call_max).await?;
     Ok(decode(status, &bytes))
 }
 
@@ -68,18 +72,21 @@ fn decode(status: StatusCode, bytes: &[u8]) -> Body {
     }
 }
 
-/// Passes a 2xx answer through; anything else becomes `Error::Status` with the server's detail.
-pub async fn check_status(response: Response, secrets: &Secrets) -> Result<Response> {
+/// Passes a 2xx answer through; anything else becomes `Error::Status` with the server's detail,
+/// read up to [`body::ERROR_BODY_CAP`] bytes within `deadline` (a server that sends an error
+/// status and then goes quiet must not hang us).
+pub async fn check_status(mut response: Response, secrets: &Secrets, deadline: Duration) -> Result<Response> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
-    let body = response.text().await.unwrap_or_default();
-    Err(status_error(status.as_u16(), &body, secrets))
+    // One byte over the cap tells a body that was cut from one that fit.
+    let body = body::prefix(&mut response, body::ERROR_BODY_CAP + 1, deadline).await;
+    Err(status_error(status.as_u16(), &String::from_utf8_lossy(&body), secrets))
 }
 
 /// Error answers longer than this keep only their short detail, not the whole body.
-const MAX_ERROR_BODY: usize = 64 * 1024;
+const MAX_ERROR_BODY: usize = body::ERROR_BODY_CAP;
 
 /// The error of a non-success answer: its short detail, and its whole body (scrubbed) when
 /// it is not empty and not too long.

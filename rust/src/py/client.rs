@@ -1,5 +1,6 @@
 //! `AgentCore`: the connection settings of one agent client, its REST calls and its streams.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::py::{json, utils, wait};
 use crate::rest::{self, Body, Call};
 use crate::spec::{Protocol, TailSpec};
 use crate::tail;
-use crate::urls;
+use crate::{body, urls};
 
 /// `StreamLimits` as the Python layer hands it over.
 type LimitsTuple = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, usize);
@@ -33,6 +34,8 @@ pub struct AgentCore {
     secrets: Arc<Secrets>,
     transport: Arc<Transport>,
     read_timeout: Duration,
+    /// `max_response_size`: the largest REST answer held in memory, in bytes.
+    max_response: AtomicU64,
 }
 
 fn seconds(value: f64, what: &str) -> Result<Duration, Error> {
@@ -73,9 +76,28 @@ impl AgentCore {
                 secrets: Arc::new(secrets),
                 transport: Arc::new(Transport::new(TransportOptions { connect_timeout: connect })?),
                 read_timeout,
+                max_response: AtomicU64::new(body::DEFAULT_MAX_RESPONSE),
             })
         };
         build().into_py_result(py)
+    }
+
+    /// The largest REST answer body accepted, in bytes; a larger one raises
+    /// `ResponseTooLargeError` (413) without being held whole.
+    #[getter]
+    fn max_response_size(&self) -> u64 {
+        self.max_response.load(Ordering::Relaxed)
+    }
+
+    #[setter]
+    fn set_max_response_size(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = value.extract::<u64>().ok().filter(|&n| n > 0 && !value.is_instance_of::<pyo3::types::PyBool>());
+        let Some(bytes) = bytes else {
+            let e = Error::InvalidArgument("max_response_size must be a positive number of bytes".into());
+            return Err(e).into_py_result(py);
+        };
+        self.max_response.store(bytes, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sends a REST request to `path` (relative to the base URL) and decodes the answer;
@@ -225,11 +247,13 @@ impl AgentCore {
             let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
             let (url, read_timeout) = (urls::join(&self.base_url, "jobs/"), self.read_timeout);
             let statuses = Arc::new(statuses);
+            let max_response = self.max_response.load(Ordering::Relaxed);
             many.follow(interval, move || {
                 let (client, headers, secrets) = (client.clone(), Arc::clone(&headers), Arc::clone(&secrets));
                 let (url, statuses) = (url.clone(), Arc::clone(&statuses));
                 async move {
-                    let call = Call { method: Method::GET, url, headers: &headers, query: &[], json: None };
+                    let call =
+                        Call { method: Method::GET, url, headers: &headers, query: &[], json: None, max_response };
                     match rest::call(&client, call, read_timeout, &secrets).await? {
                         Body::Json(answer) => many::listed_jobs(&answer, &statuses),
                         _ => Err(Error::Remote("the agent's job list is not JSON".into())),
@@ -262,8 +286,9 @@ impl AgentCore {
         let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
         let url = urls::join(&self.base_url, path);
         let query = params.unwrap_or_default();
+        let max_response = self.max_response.load(Ordering::Relaxed);
         Ok(async move {
-            let call = Call { method, url, headers: &headers, query: &query, json };
+            let call = Call { method, url, headers: &headers, query: &query, json, max_response };
             rest::call(&client, call, read_timeout, &secrets).await
         })
     }

@@ -42,9 +42,11 @@ class AsyncAgentClient(
         user_token: sent as ``SYNAPSE-User: Token <user_token>`` when given.
         tenant: sent as ``SYNAPSE-Tenant: Token <tenant>`` when given.
         timeout: seconds for REST calls, as one number or ``{'connect': s, 'read': s}``.
+        max_response_size: the largest REST answer held in memory, in bytes (default 64 MiB);
+            a larger one raises ``ResponseTooLargeError`` (413) without being read whole.
 
     Raises:
-        ValidationError: (400) a bad ``base_url`` or ``timeout``.
+        ValidationError: (400) a bad ``base_url``, ``timeout`` or ``max_response_size``.
     """
 
     async def _send(self, request: Request[Any]) -> Any:

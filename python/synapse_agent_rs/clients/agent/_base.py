@@ -93,6 +93,7 @@ class BaseAgentClient:
         user_token: str | None = None,
         tenant: str | None = None,
         timeout: Mapping[str, float] | float | None = None,
+        max_response_size: int = 64 * 1024 * 1024,
     ) -> None:
         self._settings: dict[str, Any] = {
             'base_url': base_url,
@@ -100,6 +101,7 @@ class BaseAgentClient:
             'user_token': user_token,
             'tenant': tenant,
             'timeout': timeout,
+            'max_response_size': max_response_size,
         }
         self._core = self._build_core()
         self._stream_limits = StreamLimits()
@@ -109,7 +111,10 @@ class BaseAgentClient:
     def _build_core(self) -> _core.AgentCore:
         s = self._settings
         connect, read = parse_timeout(s['timeout'])
-        return _core.AgentCore(s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read)
+        core = _core.AgentCore(s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read)
+        # Bounds every REST answer held in memory; past it: ResponseTooLargeError (413).
+        core.max_response_size = s['max_response_size']
+        return core
 
     def _change(self, name: str, value: Any) -> None:
         """Applies a changed setting to a new core; a refused value leaves the client as it was."""

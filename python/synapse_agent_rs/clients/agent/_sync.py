@@ -36,9 +36,11 @@ class AgentClient(
         user_token: sent as ``SYNAPSE-User: Token <user_token>`` when given.
         tenant: sent as ``SYNAPSE-Tenant: Token <tenant>`` when given.
         timeout: ``{'connect': seconds, 'read': seconds}`` for REST calls (defaults 3 and 10).
+        max_response_size: the largest REST answer held in memory, in bytes (default 64 MiB);
+            a larger one raises ``ResponseTooLargeError`` (413) without being read whole.
 
     Raises:
-        ValidationError: (400) a bad ``base_url`` or ``timeout``.
+        ValidationError: (400) a bad ``base_url``, ``timeout`` or ``max_response_size``.
     """
 
     def _send(self, request: Request[Any]) -> Any:
