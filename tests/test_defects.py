@@ -6,6 +6,7 @@ answered the wrong error. Memory is measured in a child interpreter (`run_client
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable
@@ -13,10 +14,17 @@ from typing import Any
 
 import pytest
 
-from synapse_agent_rs.clients.agent import AgentClient
-from synapse_agent_rs.clients.exceptions import ResponseTooLargeError, ServerError, ValidationError
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+from synapse_agent_rs.clients.exceptions import (
+    AuthorizationError,
+    ResponseTooLargeError,
+    ServerError,
+    ValidationError,
+    WebSocketError,
+)
+from synapse_agent_rs.testing import FakeAgent
 from tests.conftest import TOKEN
-from tests.hostile import RawServer, chunk, http_head, read_request, refuse_websocket, run_client
+from tests.hostile import RawServer, chunk, http_head, is_websocket, read_request, refuse_websocket, run_client
 
 MIB = 1024 * 1024
 
@@ -142,3 +150,94 @@ def test_defect5_unlimited_line_stops_at_the_hard_cap() -> None:
     assert (out['end'], out['status']) == ('StreamLimitExceededError', 429), out
     assert 'hard cap' in str(out['limit'])
     assert out['grown_mib'] < 64 + 64, out  # the 64 MiB cap, plus its last doubling's slack
+
+
+def test_defect7_upper_case_scheme_streams_over_websocket(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('j1', ['a', 'b'])
+    port = fake_agent.url.rsplit(':', 1)[1]
+    client = AgentClient(f'HTTP://127.0.0.1:{port}', TOKEN)
+    assert list(client.tail_job_logs('j1', protocol='websocket')) == ['a', 'b']
+    assert list(client.tail_job_logs('j1')) == ['a', 'b']
+    paths = [r['path'] for r in fake_agent.requests()]
+    assert paths == ['/jobs/j1/logs/', '/jobs/j1/logs/'], paths  # auto did not fall back to HTTP
+
+
+@pytest.mark.parametrize('base', ['http://127.0.0.1:1/?x=1', 'http://127.0.0.1:1/api#frag', 'http://127.0.0.1:1?'])
+def test_defect7_base_url_with_query_or_fragment_is_refused(base: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        AgentClient(base, TOKEN)
+    assert info.value.status_code == 400
+
+
+def upgrade_answered(status: str, body: bytes, *, chunked: bool) -> Callable[[socket.socket], None]:
+    """Answers the WebSocket request with ``status`` and ``body``; the HTTP stream with one line."""
+
+    def handle(conn: socket.socket) -> None:
+        headers = read_request(conn)
+        if not is_websocket(headers):
+            conn.sendall(http_head() + chunk(b'over http\n') + b'0\r\n\r\n')
+            return
+        if chunked:
+            conn.sendall(http_head(status, 'application/json') + chunk(body[:5]) + chunk(body[5:]) + b'0\r\n\r\n')
+        else:
+            conn.sendall(f'HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n\r\n'.encode() + body)
+        conn.recv(1)
+
+    return handle
+
+
+def test_defect7_upgrade_answered_200_is_a_websocket_refusal() -> None:
+    with RawServer(upgrade_answered('200 OK', b'hello', chunked=False)) as server:
+        client = AgentClient(server.url, TOKEN)
+        with pytest.raises(WebSocketError) as info:
+            list(client.tail_job_logs('j1', protocol='websocket'))
+        assert 'instead of 101' in str(info.value) and '200' in str(info.value)
+        assert info.value.status_code == 503
+        assert list(client.tail_job_logs('j1')) == ['over http']  # auto falls back
+
+
+def test_defect7_refusal_detail_is_dechunked() -> None:
+    with RawServer(upgrade_answered('403 Forbidden', b'{"detail": "no streams for you"}', chunked=True)) as server:
+        client = AgentClient(server.url, TOKEN)
+        with pytest.raises(AuthorizationError) as info:
+            list(client.tail_job_logs('j1', protocol='websocket'))
+    assert info.value.detail.endswith('no streams for you'), info.value.detail
+
+
+@pytest.mark.parametrize('protocol', ['websocket', 'http'])
+def test_defect6_close_from_another_thread_wakes_a_blocked_next(fake_agent: FakeAgent, protocol: str) -> None:
+    fake_agent.add_job('j1', ['first'], fault='silence')
+    stream = AgentClient(fake_agent.url, TOKEN).tail_job_logs('j1', timeout=120, protocol=protocol)
+    assert next(stream) == 'first'
+    got: list[object] = []
+    blocked = threading.Thread(target=lambda: got.append(list(stream)))  # blocks: the job is silent
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()
+    stream.close()  # from this thread: was `RuntimeError: Already borrowed`, and the reader kept waiting
+    blocked.join(30)
+    assert not blocked.is_alive(), 'close() did not wake the blocked next()'
+    assert got == [[]]
+    assert not stream.open
+
+
+def test_defect6_aclose_from_another_task_wakes_a_waiting_anext(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('j1', ['first'], fault='silence')
+
+    async def main() -> list[str]:
+        client = AsyncAgentClient(fake_agent.url, TOKEN)
+        stream = client.tail_job_logs('j1', timeout=120)
+        lines = [await stream.__anext__()]
+
+        async def consume() -> None:
+            async for line in stream:
+                lines.append(line)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        await stream.aclose()
+        await asyncio.wait_for(task, 30)  # was: waits forever on a future nobody resolves
+        return lines
+
+    assert asyncio.run(main()) == ['first']

@@ -31,6 +31,22 @@ pub async fn prefix(response: &mut Response, cap: usize, deadline: Duration) -> 
     out
 }
 
+/// The payload of a chunked body, as far as it goes: sizes and extensions dropped, stopping
+/// at the last chunk, at a malformed size line or where the bytes run out.
+pub fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let line = String::from_utf8_lossy(&raw[..eol]);
+        let size = line.split(';').next().map(str::trim).and_then(|s| usize::from_str_radix(s, 16).ok());
+        let Some(size) = size.filter(|&n| n > 0) else { break };
+        raw = &raw[eol + 2..];
+        let take = size.min(raw.len());
+        out.extend_from_slice(&raw[..take]);
+        raw = raw.get(take + 2..).unwrap_or_default();
+    }
+    out
+}
+
 /// The whole body, failing with [`Error::TooLarge`] as soon as it passes `max` bytes, before
 /// holding more than that (a declared `Content-Length` over `max` fails before reading).
 pub async fn whole(mut response: Response, max: u64) -> Result<Bytes> {
@@ -46,4 +62,18 @@ pub async fn whole(mut response: Response, max: u64) -> Result<Bytes> {
         out.extend_from_slice(&chunk);
     }
     Ok(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunk_undoes_the_framing_as_far_as_it_goes() {
+        assert_eq!(dechunk(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n"), b"hello world");
+        assert_eq!(dechunk(b"a\r\nshort"), b"short");
+        assert_eq!(dechunk(b"zz\r\nx\r\n"), b"");
+        assert_eq!(dechunk(b"ffffffffffffffffffff\r\nx"), b"");
+        assert_eq!(dechunk(b""), b"");
+    }
 }

@@ -349,15 +349,15 @@ impl Consumer {
         self.shared.space.notify_one();
     }
 
-    /// Waits up to `timeout` for something to take; returns whether something is there.
+    /// Waits up to `timeout` for something to take (or the close); returns whether it came.
     pub fn wait(&self, timeout: Duration) -> bool {
-        let st = self.shared.lock();
-        let (st, _) = self
-            .shared
-            .ready
-            .wait_timeout_while(st, timeout, |st| st.batches.is_empty() && st.end.is_none())
-            .unwrap_or_else(PoisonError::into_inner);
-        !st.batches.is_empty() || st.end.is_some()
+        self.waiter().wait(timeout)
+    }
+
+    /// A handle to wait on this queue without borrowing the consumer, so that another thread
+    /// can close the stream while one waits.
+    pub fn waiter(&self) -> Waiter {
+        Waiter(Arc::clone(&self.shared))
     }
 
     /// Registers a hook called once when something arrives; called at once if something is there.
@@ -371,18 +371,40 @@ impl Consumer {
         }
     }
 
-    /// Tells the reader to stop; queued lines are dropped.
+    /// Tells the reader to stop; queued lines are dropped, and a consumer waiting (in
+    /// [`Waiter::wait`] or on its [`Self::on_ready`] hook) is woken to find the stream closed.
     pub fn close(&mut self) {
         let mut st = self.shared.lock();
         st.consumer_gone = true;
         let queued = std::mem::take(&mut st.batches);
-        st.waker = None;
+        let waker = st.waker.take();
         drop(st);
         if let Some(budget) = &self.shared.budget {
             let queued: usize = queued.iter().map(|b| budget.cost(b)).sum();
             budget.release(queued + std::mem::take(&mut self.holding_bytes));
         }
         self.shared.space.notify_one();
+        self.shared.ready.notify_all();
+        if let Some(wake) = waker {
+            wake();
+        }
+    }
+}
+
+/// Waits on a queue for its consumer; see [`Consumer::waiter`].
+#[derive(Clone)]
+pub struct Waiter(Arc<Shared>);
+
+impl Waiter {
+    /// [`Consumer::wait`]: returns at once when the stream was closed meanwhile.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let st = self.0.lock();
+        let (st, _) = self
+            .0
+            .ready
+            .wait_timeout_while(st, timeout, |st| st.batches.is_empty() && st.end.is_none() && !st.consumer_gone)
+            .unwrap_or_else(PoisonError::into_inner);
+        !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
     }
 }
 
@@ -428,7 +450,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_the_consumer_unblocks_the_reader() {
-        let (tx, mut rx) = channel(1);
+        let (tx, rx) = channel(1);
         assert!(tx.send(batch(&["1"])).await);
         let reader = tokio::spawn(async move { tx.send(batch(&["2"])).await });
         tokio::time::sleep(Duration::from_millis(20)).await;

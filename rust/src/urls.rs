@@ -58,18 +58,23 @@ pub fn parse_base(base: &str) -> Result<Url> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(Error::InvalidArgument("base_url must be an http:// or https:// URL with a host".into()));
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::InvalidArgument("base_url must not have a ?query or #fragment".into()));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::InvalidArgument("base_url must not carry credentials; pass tokens as arguments".into()));
     }
     Ok(url)
 }
 
-/// `http`→`ws` and `https`→`wss`; other URLs are returned unchanged.
+/// `http`→`ws` and `https`→`wss`, whatever the case of the scheme (`HTTP://` is valid);
+/// other URLs are returned unchanged.
 pub fn http_to_websocket(url: &str) -> String {
-    if let Some(rest) = url.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        format!("ws://{rest}")
+    let has = |scheme: &str| url.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme));
+    if has("https://") {
+        format!("wss://{}", &url["https://".len()..])
+    } else if has("http://") {
+        format!("ws://{}", &url["http://".len()..])
     } else {
         url.to_owned()
     }
@@ -110,6 +115,11 @@ mod tests {
         assert_eq!(join("http://h:1", "jobs/"), "http://h:1/jobs/");
         assert_eq!(http_to_websocket("https://h/x"), "wss://h/x");
         assert_eq!(http_to_websocket("http://h/x"), "ws://h/x");
+        assert_eq!(http_to_websocket("HTTP://h/x"), "ws://h/x");
+        assert_eq!(http_to_websocket("HttpS://h/x"), "wss://h/x");
+        assert_eq!(http_to_websocket("é"), "é");
+        assert!(parse_base("http://h/?q=1").is_err() && parse_base("http://h/#f").is_err());
+        assert!(parse_base("HTTP://h:1/api").is_ok());
         assert!(parse_base("ftp://h").is_err() && parse_base("http://u:p@h").is_err() && parse_base("nope").is_err());
     }
 }

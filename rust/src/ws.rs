@@ -15,8 +15,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::body;
 use crate::emitter::{Emitter, Halt};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Secrets};
 use crate::frames::{FrameReader, Item, Violation};
 use crate::limits::Unit;
 use crate::queue::Producer;
@@ -81,16 +82,34 @@ pub async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket
     let config = WebSocketConfig::default().max_message_size(Some(0)).max_frame_size(Some(0));
     match tokio_tungstenite::client_async_with_config(request, Upgraded::new(io), Some(config)).await {
         Ok((socket, _)) => Ok(socket),
-        Err(WsError::Http(response)) => {
-            let code = response.status().as_u16();
-            let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            Err(OpenError::Unavailable(crate::rest::status_error(code, &body, &spec.secrets)))
-        }
+        Err(WsError::Http(response)) => Err(OpenError::Unavailable(refused(&response, &spec.secrets))),
         Err(e @ (WsError::Io(_) | WsError::Protocol(_) | WsError::ConnectionClosed | WsError::Url(_))) => {
             Err(OpenError::Unavailable(Error::connection("the WebSocket handshake failed", e)))
         }
         Err(e) => Err(OpenError::Failed(Error::websocket("the WebSocket handshake failed", e))),
     }
+}
+
+/// The error for an upgrade answered with something other than 101: the status's own error
+/// for 4xx/5xx, a WebSocket error naming the status otherwise (a 200 is no agent of ours).
+fn refused(response: &tokio_tungstenite::tungstenite::handshake::client::Response, secrets: &Secrets) -> Error {
+    let status = response.status();
+    let code = status.as_u16();
+    if code < 400 {
+        let reason = status.canonical_reason().unwrap_or("");
+        return Error::websocket_msg(format!(
+            "the agent refused the WebSocket: it answered the upgrade with {code} {reason} instead of 101"
+        ));
+    }
+    let raw = response.body().as_deref().unwrap_or_default();
+    let chunked = response
+        .headers()
+        .get("transfer-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    // tungstenite hands over the body bytes as they came: undo the chunked framing.
+    let body = if chunked { body::dechunk(raw) } else { raw.to_vec() };
+    crate::rest::status_error(code, &String::from_utf8_lossy(&body), secrets)
 }
 
 /// Reads messages until `complete`, a normal close, an error or the consumer leaving.

@@ -83,9 +83,10 @@ impl AsyncLineStream {
         slf
     }
 
-    /// Closes the connection at once; the iteration ends.
+    /// Closes the connection at once; the iteration ends, also for a task already waiting
+    /// in `__anext__` (it is woken and gets `StopAsyncIteration`).
     fn close(&mut self) {
-        self.parking.forget();
+        self.parking.wake();
         self.cursor.close();
     }
 

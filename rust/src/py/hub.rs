@@ -149,6 +149,14 @@ impl Parking {
         Ok(future.unbind())
     }
 
+    /// Resolves the parked future (through the hub, so from any thread): the task awaiting
+    /// it runs again and finds the stream closed. For `close()` from another task or thread.
+    pub fn wake(&self) {
+        if let Some(hub) = &self.hub {
+            hub.get().signal.ready(self.id);
+        }
+    }
+
     pub fn forget(&self) {
         if let Some(hub) = &self.hub {
             hub.get().forget(self.id);

@@ -24,22 +24,26 @@ impl LineStream {
         Self { cursor: Cursor::new(tail) }
     }
 
-    /// Waits until lines are ready: `false` at the normal end, the stream's error at a failed end.
-    fn ready(&mut self, py: Python<'_>) -> PyResult<bool> {
+    /// Waits until lines are ready and returns the stream borrowed with them; `None` at the
+    /// normal end, the stream's error at a failed end.
+    ///
+    /// No borrow is held while waiting, so `close()` from another thread gets in, and wakes
+    /// the wait at once (the iteration then ends).
+    fn ready<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<PyRefMut<'py, Self>>> {
+        let py = slf.py();
         loop {
-            match self.cursor.advance() {
-                Step::Ready => return Ok(true),
-                Step::End(outcome) => {
-                    return outcome.map(|()| false).map_err(|e| to_pyerr_in(py, e, Some(self.cursor.job_id())));
-                }
-                Step::Empty => {
-                    if let Some(tail) = self.cursor.tail() {
-                        let consumer = &tail.consumer;
-                        py.detach(|| consumer.wait(SLICE));
-                    }
-                    py.check_signals()?;
-                }
+            let mut this = slf.try_borrow_mut()?;
+            let waiter = match this.cursor.advance() {
+                Step::Ready => return Ok(Some(this)),
+                Step::End(Ok(())) => return Ok(None),
+                Step::End(Err(e)) => return Err(to_pyerr_in(py, e, Some(this.cursor.job_id()))),
+                Step::Empty => this.cursor.tail().map(|tail| tail.consumer.waiter()),
+            };
+            drop(this);
+            if let Some(waiter) = waiter {
+                py.detach(|| waiter.wait(SLICE));
             }
+            py.check_signals()?;
         }
     }
 }
@@ -50,12 +54,15 @@ impl LineStream {
         slf
     }
 
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
-        if self.cursor.has_line() || self.ready(py)? {
-            Ok(Some(self.cursor.line(py)))
-        } else {
-            Ok(None)
+    fn __next__<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyString>>> {
+        let py = slf.py();
+        {
+            let mut this = slf.try_borrow_mut()?;
+            if this.cursor.has_line() {
+                return Ok(Some(this.cursor.line(py)));
+            }
         }
+        Ok(Self::ready(slf)?.map(|mut this| this.cursor.line(py)))
     }
 
     /// Iterates over lists of lines, one per batch received, for bulk consumers.
@@ -96,16 +103,20 @@ impl BatchIter {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let mut stream = self.stream.bind(py).borrow_mut();
-        if stream.cursor.has_line() || stream.ready(py)? {
-            stream.cursor.rest(py).map(Some)
-        } else {
-            Ok(None)
+        let stream = self.stream.bind(py);
+        {
+            let mut this = stream.try_borrow_mut()?;
+            if this.cursor.has_line() {
+                return this.cursor.rest(py).map(Some);
+            }
         }
+        LineStream::ready(stream)?.map(|mut this| this.cursor.rest(py)).transpose()
     }
 
     /// Closes the underlying stream.
     fn close(&self, py: Python<'_>) {
-        self.stream.bind(py).borrow_mut().close();
+        if let Ok(mut stream) = self.stream.bind(py).try_borrow_mut() {
+            stream.close();
+        }
     }
 }
