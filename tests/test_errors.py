@@ -120,7 +120,7 @@ def test_websocket_close_reason_is_scrubbed() -> None:
         assert next(stream) == 'one'
         with pytest.raises(ClientError) as info:
             next(stream)
-    text = f'{info.value} {info.value!r} {info.value.detail}'
+    text = f'{info.value} {info.value!r} {info.value.detail} {info.value.args}'
     assert secret not in text and 'zz9' not in text
     assert '1011' in text
     assert not isinstance(info.value, WebSocketError)  # a close with an error code is a drop (503)

@@ -450,7 +450,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_the_consumer_unblocks_the_reader() {
-        let (tx, rx) = channel(1);
+        let (tx, mut rx) = channel(1);
         assert!(tx.send(batch(&["1"])).await);
         let reader = tokio::spawn(async move { tx.send(batch(&["2"])).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
