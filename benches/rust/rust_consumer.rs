@@ -27,7 +27,8 @@ struct Drained {
 
 fn spec(base_url: &str, job_id: &str, protocol: &str) -> Result<TailSpec, String> {
     let protocol = Protocol::parse(protocol).map_err(|e| e.to_string())?;
-    let transport = _core::net::Transport::new(Default::default()).map_err(|e| e.to_string())?;
+    let url = reqwest::Url::parse(base_url).map_err(|e| e.to_string())?;
+    let transport = _core::net::Transport::new(&url, Default::default()).map_err(|e| e.to_string())?;
     Ok(TailSpec {
         base_url: base_url.trim_end_matches('/').to_owned(),
         job_id: job_id.to_owned(),

@@ -48,6 +48,16 @@ Built-in routes (paths end in ``/``):
 - resources: ``GET resources/cluster/`` (a one-node snapshot; ``stale`` follows ``use_cache``),
   ``POST resources/feasibility/``, ``GET``/``PATCH resources/policy/`` (patches are kept)
 
+With ``tls=(certificate_chain_pem, private_key_pem)`` the agent serves HTTPS and WSS (its
+`url` starts with ``https://``); adding ``client_ca=ca_pem`` requires client certificates
+issued by that CA (mutual TLS). Certificates can be made at test time, for example with
+``trustme``::
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert('127.0.0.1')
+    with FakeAgent(tls=(leaf.cert_chain_pems[0].bytes() + ca.cert_pem.bytes(), leaf.private_key_pem.bytes())) as agent:
+        client = AgentClient(agent.url, agent.agent_token, verify=ca_file)
+
 An unknown job answers 404 ``{"detail": "Job not found"}``, any other path 404 ``{"detail": "Not found"}``.
 """
 
@@ -70,6 +80,10 @@ Fault = Literal['error', 'drop', 'silence', 'close']
 """What a log stream does after its lines instead of completing."""
 
 
+def _text(pem: str | bytes) -> str:
+    return pem.decode('ascii') if isinstance(pem, bytes) else pem
+
+
 class FakeAgent:
     """A fake Synapse agent server on loopback, started and stopped as a context manager.
 
@@ -80,10 +94,30 @@ class FakeAgent:
         agent_token: The token every request must carry in ``Authorization``; ``None`` accepts any request.
         host: The address to listen on.
         port: The port to listen on; 0 picks a free port at `start`.
+        tls: Serve HTTPS/WSS with this PEM certificate chain and PEM private key (``str`` or ``bytes``).
+        client_ca: With `tls`, require client certificates issued by this PEM CA (mutual TLS).
+
+    Raises:
+        ValueError: The certificate, key or CA cannot be used.
     """
 
-    def __init__(self, agent_token: str | None = 'fake-agent-token', *, host: str = '127.0.0.1', port: int = 0) -> None:
+    def __init__(
+        self,
+        agent_token: str | None = 'fake-agent-token',
+        *,
+        host: str = '127.0.0.1',
+        port: int = 0,
+        tls: tuple[str | bytes, str | bytes] | None = None,
+        client_ca: str | bytes | None = None,
+    ) -> None:
         self._core = FakeAgentCore()
+        self._scheme = 'http'
+        if tls is not None:
+            chain, key = (_text(pem) for pem in tls)
+            self._core.set_tls(chain, key, None if client_ca is None else _text(client_ca))
+            self._scheme = 'https'
+        elif client_ca is not None:
+            raise ValueError('client_ca needs tls')
         self._agent_token = agent_token
         self._host = host
         self._requested_port = port
@@ -105,7 +139,7 @@ class FakeAgent:
 
     @property
     def url(self) -> str:
-        """The base URL of the agent, such as ``'http://127.0.0.1:54321'``.
+        """The base URL of the agent, such as ``'http://127.0.0.1:54321'`` (``https`` with `tls`).
 
         Raises:
             RuntimeError: The agent was never started and its port is not known yet.
@@ -113,7 +147,7 @@ class FakeAgent:
         if self._port == 0:
             raise RuntimeError('FakeAgent has no port yet: start it first')
         host = f'[{self._host}]' if ':' in self._host else self._host
-        return f'http://{host}:{self._port}'
+        return f'{self._scheme}://{host}:{self._port}'
 
     @property
     def running(self) -> bool:

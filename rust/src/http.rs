@@ -32,9 +32,10 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
                 spec.timeout
             )));
         }
-        Ok(Err(e)) => return Err(rest::send_error(e)),
+        Ok(Err(e)) => return Err(rest::failed(&spec.transport, e)),
         Ok(Ok(response)) => response,
     };
+    spec.transport.proxy_status(response.status().as_u16())?;
     let response = rest::check_status(response, &spec.secrets, spec.timeout).await?;
     let event_stream = response
         .headers()

@@ -1,5 +1,6 @@
 //! REST calls to the agent: JSON in, JSON out, statuses mapped to errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
@@ -7,6 +8,7 @@ use serde_json::Value;
 
 use crate::body;
 use crate::error::{Error, Result, Secrets};
+use crate::net::Transport;
 
 /// The decoded body of a REST answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,15 +36,16 @@ pub struct Call<'a> {
 ///
 /// `read_timeout` bounds the whole exchange after connecting (reqwest's connect timeout is
 /// set on the client); exceeding either gives 408.
-pub async fn call(client: &reqwest::Client, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
+pub async fn call(transport: &Transport, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
     let context = match reqwest::Url::parse(&call.url) {
         Ok(url) => format!("{} {}", call.method, url.path()),
         Err(_) => call.method.to_string(),
     };
-    exchange(client, call, read_timeout, secrets).await.map_err(|e| e.context(&context))
+    exchange(transport, call, read_timeout, secrets).await.map_err(|e| e.context(&context))
 }
 
-async fn exchange(client: &reqwest::Client, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
+async fn exchange(transport: &Transport, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
+    let client = transport.http()?;
     let mut url = reqwest::Url::parse(&call.url).map_err(|e| Error::InvalidArgument(format!("invalid URL: {e}")))?;
     if !call.query.is_empty() {
         url.query_pairs_mut().extend_pairs(call.query);
@@ -55,7 +58,8 @@ async fn exchange(client: &reqwest::Client, call: Call<'_>, read_timeout: Durati
     if let Some(json) = call.json {
         request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json);
     }
-    let response = request.send().await.map_err(send_error)?;
+    let response = request.send().await.map_err(|e| failed(transport, e))?;
+    transport.proxy_status(response.status().as_u16())?;
     let response = check_status(response, secrets, read_timeout).await?;
     let status = response.status();
     let bytes = body::whole(response, call_max).await?;
@@ -116,8 +120,22 @@ pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
     detail
 }
 
+/// Maps a reqwest failure of a request through `transport`: naming the proxy when it failed.
+pub fn failed(transport: &Transport, e: reqwest::Error) -> Error {
+    match transport.proxy_error(&e) {
+        Some(detail) => Error::Connection { detail, source: Some(Arc::new(e)) },
+        None => send_error(e),
+    }
+}
+
 /// Maps a reqwest failure before or while receiving an answer.
 pub fn send_error(e: reqwest::Error) -> Error {
+    if let Some(refused) = crate::net::redirect::find_refused(&e) {
+        return refused;
+    }
+    if let Some(detail) = crate::net::tls_failure(&e) {
+        return Error::Connection { detail, source: Some(Arc::new(e)) };
+    }
     if e.is_timeout() {
         Error::Timeout(format!("the agent did not answer in time: {}", cause(&e)))
     } else if e.is_builder() {

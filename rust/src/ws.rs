@@ -9,7 +9,6 @@ use futures_util::SinkExt;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -20,6 +19,7 @@ use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result, Secrets};
 use crate::frames::{FrameReader, Item, Violation};
 use crate::limits::Unit;
+use crate::net;
 use crate::queue::Producer;
 use crate::spec::TailSpec;
 use crate::upgraded::Upgraded;
@@ -67,12 +67,13 @@ pub async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket
     let parsed = reqwest::Url::parse(url).map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
     let mut request =
         url.into_client_request().map_err(|e| OpenError::Failed(Error::InvalidArgument(e.to_string())))?;
+    for (name, value) in spec.transport.headers() {
+        request.headers_mut().insert(name, value.clone());
+    }
     for (name, value) in spec.headers.iter() {
-        let name = HeaderName::from_bytes(name.as_bytes());
-        let value = HeaderValue::from_str(value);
-        if let (Ok(name), Ok(value)) = (name, value) {
-            request.headers_mut().insert(name, value);
-        }
+        // A token that cannot be a header value is refused, as REST refuses it (400).
+        let (name, value) = net::header(name, value).map_err(OpenError::Failed)?;
+        request.headers_mut().insert(name, value);
     }
     let io = spec.transport.connect(&parsed).await.map_err(|e| match e {
         Error::Connection { .. } => OpenError::Unavailable(e),
@@ -82,8 +83,21 @@ pub async fn handshake(url: &str, spec: &TailSpec) -> std::result::Result<Socket
     let config = WebSocketConfig::default().max_message_size(Some(0)).max_frame_size(Some(0));
     match tokio_tungstenite::client_async_with_config(request, Upgraded::new(io), Some(config)).await {
         Ok((socket, _)) => Ok(socket),
-        Err(WsError::Http(response)) => Err(OpenError::Unavailable(refused(&response, &spec.secrets))),
-        Err(e @ (WsError::Io(_) | WsError::Protocol(_) | WsError::ConnectionClosed | WsError::Url(_))) => {
+        Err(WsError::Http(response)) => {
+            let location = response.headers().get("location").and_then(|v| v.to_str().ok());
+            if let Some(refused) = net::redirect::websocket_refusal(response.status().as_u16(), location, &parsed) {
+                return Err(OpenError::Failed(refused)); // `auto` must not follow it over HTTP either
+            }
+            Err(OpenError::Unavailable(refused(&response, &spec.secrets)))
+        }
+        Err(WsError::Io(e)) => {
+            Err(OpenError::Unavailable(match net::tls::failure(&e, parsed.host_str().unwrap_or("")) {
+                // The agent refused our client certificate, say.
+                Some(detail) => Error::Connection { detail, source: Some(std::sync::Arc::new(e)) },
+                None => Error::connection("the WebSocket handshake failed", WsError::Io(e)),
+            }))
+        }
+        Err(e @ (WsError::Protocol(_) | WsError::ConnectionClosed | WsError::Url(_))) => {
             Err(OpenError::Unavailable(Error::connection("the WebSocket handshake failed", e)))
         }
         Err(e) => Err(OpenError::Failed(Error::websocket("the WebSocket handshake failed", e))),

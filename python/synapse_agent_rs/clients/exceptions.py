@@ -44,6 +44,7 @@ __all__ = [
     'ClientTimeoutError',
     'GpuUnavailableError',
     'HTTPError',
+    'InsecureTransportWarning',
     'NotFoundError',
     'RateLimitError',
     'ResponseTooLargeError',
@@ -243,3 +244,7 @@ def _from_core(name: str, status_code: int, message: str, body: Any = None) -> C
     ClientError.__init__(exc, status_code, message)
     exc.detail = detail
     return exc
+
+
+class InsecureTransportWarning(UserWarning):
+    """Warned once per client made with ``verify=False``: its TLS certificates are not checked."""

@@ -16,6 +16,7 @@ mod state;
 mod tasks;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod ws;
 
 use std::convert::Infallible;
@@ -35,6 +36,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 pub use script::{Fault, HttpFormat, JobScript, LineSource, Lines, Pacer, WsFormat};
 pub use state::{CannedBody, CannedReply, RecordedRequest, StreamStats};
+pub use tls::server_config;
 
 use reply::Body;
 use state::{lock, State};
@@ -42,6 +44,8 @@ use tasks::{Supervisor, Tasks};
 
 /// Pending connections the listener queues (the kernel caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: u32 = 4096;
+/// How long a client may take over its TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// How long `stop` waits for the server's tasks to be gone.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -53,6 +57,8 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 pub struct FakeAgent {
     state: Arc<State>,
     running: Mutex<Option<Running>>,
+    /// Serve HTTPS/WSS with this configuration (set before starting).
+    tls: Mutex<Option<Arc<rustls::ServerConfig>>>,
 }
 
 #[derive(Debug)]
@@ -93,7 +99,9 @@ impl FakeAgent {
         };
         let addr = listener.local_addr()?;
         let supervisor = Supervisor::new();
-        let server = Arc::new(Server { state: Arc::clone(&self.state), token: agent_token, tasks: supervisor.tasks() });
+        let tls = lock(&self.tls).clone().map(tokio_rustls::TlsAcceptor::from);
+        let server =
+            Arc::new(Server { state: Arc::clone(&self.state), token: agent_token, tasks: supervisor.tasks(), tls });
         supervisor.tasks().spawn(accept_loop(listener, server));
         *running = Some(Running { addr, supervisor });
         Ok(addr)
@@ -106,6 +114,11 @@ impl FakeAgent {
     pub fn stop(&self) -> bool {
         let run = lock(&self.running).take();
         run.is_none_or(|run| run.supervisor.shutdown(STOP_GRACE))
+    }
+
+    /// Serves TLS (`https`/`wss`) from the next start on; `None` goes back to plain TCP.
+    pub fn set_tls(&self, config: Option<Arc<rustls::ServerConfig>>) {
+        *lock(&self.tls) = config;
     }
 
     /// The bound address while running.
@@ -153,6 +166,7 @@ struct Server {
     state: Arc<State>,
     token: Option<String>,
     tasks: Tasks,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
@@ -168,6 +182,21 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
 async fn serve_connection(stream: TcpStream, server: Arc<Server>) {
     // Small writes (one paced line) must leave at once.
     let _ = stream.set_nodelay(true);
+    match server.tls.clone() {
+        None => serve_http(stream, server).await,
+        Some(acceptor) => {
+            // A client that fails the handshake (untrusted certificate, none given) just leaves.
+            if let Ok(Ok(stream)) = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                serve_http(stream, server).await;
+            }
+        }
+    }
+}
+
+async fn serve_http<S>(stream: S, server: Arc<Server>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let service = service_fn(move |req| {
         let server = Arc::clone(&server);
         async move { Ok::<_, Infallible>(server.handle(req).await) }

@@ -6,12 +6,15 @@
 //! process-wide: two clients of one process can trust different CAs or use different proxies.
 
 mod connect;
-mod tls;
+pub mod proxy;
+pub mod redirect;
+pub mod tls;
 mod transport;
 
+use reqwest::Url;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use transport::{Transport, TransportOptions};
+pub use transport::{header, Transport, TransportOptions, DEFAULT_USER_AGENT};
 
 /// A byte stream we opened ourselves: plain TCP or TLS over it.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -19,3 +22,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// A boxed [`Io`].
 pub type BoxIo = Box<dyn Io>;
+
+/// A clear message for a TLS problem behind a reqwest failure, naming the agent's host.
+pub fn tls_failure(error: &reqwest::Error) -> Option<String> {
+    let host = error.url().and_then(Url::host_str).unwrap_or("the agent");
+    tls::failure(error, host.trim_start_matches('[').trim_end_matches(']'))
+}

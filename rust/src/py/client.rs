@@ -11,6 +11,7 @@ use reqwest::Method;
 use crate::error::{Error, Secrets};
 use crate::limits::Limits;
 use crate::many::{self, Many, Settings};
+use crate::net::tls::{TlsOptions, Verify};
 use crate::net::{Transport, TransportOptions};
 use crate::py::aio::AsyncLineStream;
 use crate::py::call::AsyncCall;
@@ -48,7 +49,11 @@ fn seconds(value: f64, what: &str) -> Result<Duration, Error> {
 #[pymethods]
 impl AgentCore {
     #[new]
-    #[pyo3(signature = (base_url, agent_token, user_token=None, tenant=None, connect_timeout=3.0, read_timeout=10.0))]
+    #[pyo3(signature = (
+        base_url, agent_token, user_token=None, tenant=None, connect_timeout=3.0, read_timeout=10.0, *,
+        verify=None, cert=None, proxy=None, trust_env=true, headers=None, user_agent=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         base_url: &str,
@@ -57,24 +62,46 @@ impl AgentCore {
         tenant: Option<&str>,
         connect_timeout: f64,
         read_timeout: f64,
+        verify: Option<&Bound<'_, PyAny>>,
+        cert: Option<(String, Option<String>)>,
+        proxy: Option<String>,
+        trust_env: bool,
+        headers: Option<Vec<(String, String)>>,
+        user_agent: Option<String>,
     ) -> PyResult<Self> {
+        let verify = match verify {
+            None => Verify::Default,
+            Some(v) => match v.extract::<bool>() {
+                Ok(true) => Verify::Default,
+                Ok(false) => Verify::Off,
+                Err(_) => Verify::Bundle(v.extract::<String>()?.into()),
+            },
+        };
         let build = || -> Result<Self, Error> {
-            urls::parse_base(base_url)?;
+            let url = urls::parse_base(base_url)?;
             let connect = seconds(connect_timeout, "the connect timeout")?;
             let read_timeout = seconds(read_timeout, "the read timeout")?;
-            let mut headers = vec![("Authorization".to_owned(), agent_token.to_owned())];
+            let mut headers_out = vec![("Authorization".to_owned(), agent_token.to_owned())];
             if let Some(user) = user_token {
-                headers.push(("SYNAPSE-User".to_owned(), format!("Token {user}")));
+                headers_out.push(("SYNAPSE-User".to_owned(), format!("Token {user}")));
             }
             if let Some(tenant) = tenant {
-                headers.push(("SYNAPSE-Tenant".to_owned(), format!("Token {tenant}")));
+                headers_out.push(("SYNAPSE-Tenant".to_owned(), format!("Token {tenant}")));
             }
             let secrets = Secrets::new([Some(agent_token), user_token, tenant].into_iter().flatten());
+            let options = TransportOptions {
+                connect_timeout: connect,
+                tls: TlsOptions { verify, client_cert: cert.map(|(c, k)| (c.into(), k.map(Into::into))), trust_env },
+                proxy,
+                trust_env,
+                user_agent,
+                headers: headers.unwrap_or_default(),
+            };
             Ok(Self {
                 base_url: base_url.trim_end_matches('/').to_owned(),
-                headers: Arc::new(headers),
+                headers: Arc::new(headers_out),
                 secrets: Arc::new(secrets),
-                transport: Arc::new(Transport::new(TransportOptions { connect_timeout: connect })?),
+                transport: Arc::new(Transport::new(&url, options)?),
                 read_timeout,
                 max_response: AtomicU64::new(body::DEFAULT_MAX_RESPONSE),
             })
@@ -243,18 +270,19 @@ impl AgentCore {
             many.add(id).into_py_result(py)?;
         }
         if let (Some(interval), Some((_, statuses))) = (interval, follow) {
-            let client = self.transport.http().into_py_result(py)?;
+            let transport = Arc::clone(&self.transport);
             let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
             let (url, read_timeout) = (urls::join(&self.base_url, "jobs/"), self.read_timeout);
             let statuses = Arc::new(statuses);
             let max_response = self.max_response.load(Ordering::Relaxed);
             many.follow(interval, move || {
-                let (client, headers, secrets) = (client.clone(), Arc::clone(&headers), Arc::clone(&secrets));
+                let (transport, headers, secrets) =
+                    (Arc::clone(&transport), Arc::clone(&headers), Arc::clone(&secrets));
                 let (url, statuses) = (url.clone(), Arc::clone(&statuses));
                 async move {
                     let call =
                         Call { method: Method::GET, url, headers: &headers, query: &[], json: None, max_response };
-                    match rest::call(&client, call, read_timeout, &secrets).await? {
+                    match rest::call(&transport, call, read_timeout, &secrets).await? {
                         Body::Json(answer) => many::listed_jobs(&answer, &statuses),
                         _ => Err(Error::Remote("the agent's job list is not JSON".into())),
                     }
@@ -282,14 +310,14 @@ impl AgentCore {
             .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
             .into_py_result(py)?;
         let json = body.map(|b| json::dumps(&b)).transpose()?;
-        let client = self.transport.http().into_py_result(py)?;
+        let transport = Arc::clone(&self.transport);
         let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
         let url = urls::join(&self.base_url, path);
         let query = params.unwrap_or_default();
         let max_response = self.max_response.load(Ordering::Relaxed);
         Ok(async move {
             let call = Call { method, url, headers: &headers, query: &query, json, max_response };
-            rest::call(&client, call, read_timeout, &secrets).await
+            rest::call(&transport, call, read_timeout, &secrets).await
         })
     }
 

@@ -28,6 +28,15 @@ impl FakeAgentCore {
         Ok(self.agent.start(host, port, agent_token)?.port())
     }
 
+    /// Serves TLS from the next start: a PEM certificate chain and key, and the PEM CA whose
+    /// client certificates are then required (mutual TLS).
+    #[pyo3(signature = (chain_pem, key_pem, client_ca_pem=None))]
+    fn set_tls(&self, chain_pem: &str, key_pem: &str, client_ca_pem: Option<&str>) -> PyResult<()> {
+        let config = crate::fake::server_config(chain_pem, key_pem, client_ca_pem).map_err(PyValueError::new_err)?;
+        self.agent.set_tls(Some(config));
+        Ok(())
+    }
+
     /// Stops serving and closes every connection; returns `False` if some did not end in time.
     fn stop(&self, py: Python<'_>) -> bool {
         py.detach(|| self.agent.stop())

@@ -7,13 +7,20 @@ client and a coroutine of the async one. The requests themselves are made by the
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from synapse_agent_rs import _core
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
-from synapse_agent_rs.clients.exceptions import ClientConnectionError, ServerError, ValidationError
+from synapse_agent_rs.clients.exceptions import (
+    ClientConnectionError,
+    InsecureTransportWarning,
+    ServerError,
+    ValidationError,
+)
 from synapse_agent_rs.utils.network import StreamLimits, path_segment, validate_resource_id
 
 JSONObject = dict[str, Any]
@@ -68,6 +75,44 @@ def query_pairs(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) ->
     return pairs
 
 
+def _transport_options(
+    verify: object, cert: object, proxy: object, trust_env: object, headers: object, user_agent: object
+) -> dict[str, Any]:
+    """Checks the connection keyword arguments and puts them in the core's shape."""
+    if not isinstance(verify, bool):
+        if not isinstance(verify, (str, os.PathLike)):
+            raise ValidationError(400, f'verify must be True, False or a CA bundle path, not {type(verify).__name__}')
+        verify = os.fspath(verify)
+    if cert is not None:
+        if isinstance(cert, (str, os.PathLike)):
+            cert = (os.fspath(cert), None)
+        elif isinstance(cert, tuple) and len(cert) == 2 and all(isinstance(c, (str, os.PathLike)) for c in cert):
+            cert = (os.fspath(cert[0]), os.fspath(cert[1]))
+        else:
+            raise ValidationError(400, 'cert must be a PEM path (certificate and key) or a (cert, key) pair of paths')
+    if proxy is not None and not isinstance(proxy, str):
+        raise ValidationError(400, 'proxy must be a URL string such as "http://user:pass@host:3128"')
+    if not isinstance(trust_env, bool):
+        raise ValidationError(400, 'trust_env must be True or False')
+    pairs = None
+    if headers is not None:
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ValidationError(400, 'headers must be a mapping of str to str')
+        pairs = list(headers.items())
+    if user_agent is not None and not isinstance(user_agent, str):
+        raise ValidationError(400, 'user_agent must be a str')
+    return {
+        'verify': verify,
+        'cert': cert,
+        'proxy': proxy,
+        'trust_env': trust_env,
+        'headers': pairs,
+        'user_agent': user_agent,
+    }
+
+
 def _body(**fields: Any) -> dict[str, Any]:
     """A request body without the fields left at ``None``."""
     return {k: v for k, v in fields.items() if v is not None}
@@ -94,6 +139,12 @@ class BaseAgentClient:
         tenant: str | None = None,
         timeout: Mapping[str, float] | float | None = None,
         max_response_size: int = 64 * 1024 * 1024,
+        verify: bool | str | os.PathLike[str] = True,
+        cert: str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str | None = None,
     ) -> None:
         self._settings: dict[str, Any] = {
             'base_url': base_url,
@@ -102,16 +153,27 @@ class BaseAgentClient:
             'tenant': tenant,
             'timeout': timeout,
             'max_response_size': max_response_size,
+            'transport': _transport_options(verify, cert, proxy, trust_env, headers, user_agent),
         }
         self._core = self._build_core()
         self._stream_limits = StreamLimits()
         #: Query parameters sent with every request; a call's own parameters win.
         self.default_params: dict[str, Any] = {}
+        if verify is False:
+            warnings.warn(
+                f'verify=False: TLS certificates of {self.base_url} are not checked, so anyone on the network '
+                "path can read the agent token and the logs; trust the agent's CA with verify=path or "
+                'SSL_CERT_FILE instead',
+                InsecureTransportWarning,
+                stacklevel=2,
+            )
 
     def _build_core(self) -> _core.AgentCore:
         s = self._settings
         connect, read = parse_timeout(s['timeout'])
-        core = _core.AgentCore(s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read)
+        core = _core.AgentCore(
+            s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read, **s['transport']
+        )
         # Bounds every REST answer held in memory; past it: ResponseTooLargeError (413).
         core.max_response_size = s['max_response_size']
         return core

@@ -39,8 +39,21 @@ class AgentClient(
         max_response_size: the largest REST answer held in memory, in bytes (default 64 MiB);
             a larger one raises ``ResponseTooLargeError`` (413) without being read whole.
 
+        verify: ``True`` (default) trusts ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else the
+            operating system's CA store; a path trusts only the CAs of that PEM file or directory;
+            ``False`` checks no certificate and warns (``InsecureTransportWarning``): anyone on the
+            path could then read the token and the logs, so trust the agent's CA instead.
+        cert: a client certificate for mutual TLS: ``('client.pem', 'key.pem')``, or one PEM
+            file holding both.
+        proxy: a proxy URL for every connection (``http://user:pass@host:3128``, ``https://``,
+            ``socks5://``, ``socks5h://``); overrides ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``.
+        trust_env: ``False`` ignores the proxy variables (and ``NO_PROXY``) and ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+        headers: extra headers sent with every request (not the token headers).
+        user_agent: replaces the ``User-Agent`` (default ``synapse-agent-rs/<version>``).
+
     Raises:
-        ValidationError: (400) a bad ``base_url``, ``timeout`` or ``max_response_size``.
+        ValidationError: (400) a bad ``base_url``, ``timeout``, ``max_response_size``, header, proxy URL or
+            certificate file.
     """
 
     def _send(self, request: Request[Any]) -> Any:
