@@ -231,6 +231,9 @@ fn build_client(
         .default_headers(headers.clone())
         .redirect(redirect::policy())
         .referer(false)
+        // `Proxy-Authorization`, not `proxy-authorization`: some proxies (pproxy, for one) match
+        // header names case-sensitively, and requests/httpx users never met that problem.
+        .http1_title_case_headers()
         .no_proxy();
     if let Some(proxy) = proxy {
         builder = builder.proxy(proxy.for_reqwest()?);

@@ -1,0 +1,229 @@
+"""Proxies: a real pproxy on loopback carries REST calls, HTTP streams and WebSockets (CONNECT),
+with and without proxy authentication, and over SOCKS5; the environment is read as requests
+reads it; refusing proxies give a clear error that names them without their credentials.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.exceptions import ClientConnectionError, ValidationError
+from synapse_agent_rs.testing import FakeAgent
+from tests.conftest import TOKEN
+from tests.proxy_server import ProxyServer
+
+LINES = ['one', 'two ✓', 'three']
+PATHS = ['rest', 'websocket', 'http']
+EXPECTED = {'rest': 'job-1', 'websocket': LINES, 'http': LINES}
+PASSWORD = 'pr0xy-s3cret'
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ('SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'NO_PROXY'):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(scope='module')
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """An open pproxy speaking HTTP (forwarding and CONNECT) and SOCKS5."""
+    with ProxyServer(tmp_path_factory.mktemp('proxy')) as server:
+        yield server
+
+
+@pytest.fixture(scope='module')
+def auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """A pproxy that requires ``user:PASSWORD`` (HTTP Basic, and SOCKS5 user/password)."""
+    with ProxyServer(tmp_path_factory.mktemp('auth-proxy'), auth=f'user:{PASSWORD}') as server:
+        yield server
+
+
+@pytest.fixture
+def agent() -> Iterator[FakeAgent]:
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job('job-1', LINES)
+        yield agent
+
+
+def use(client: AgentClient, path: str) -> object:
+    if path == 'rest':
+        return client.get_job('job-1')['job_id']
+    return list(client.tail_job_logs('job-1', protocol=path))
+
+
+def through(server: ProxyServer, agent: FakeAgent, client: AgentClient, path: str) -> None:
+    """`path` works through `server`, which carried a new connection to the agent for it."""
+    before = server.connections_to(agent.port)
+    assert use(client, path) == EXPECTED[path]
+    assert server.wait_for_connections(agent.port, before + 1) == before + 1, server.log()
+
+
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('scheme', ['http', 'socks5', 'socks5h'])
+def test_the_proxy_argument_carries_every_path(proxy: ProxyServer, agent: FakeAgent, scheme: str, path: str) -> None:
+    through(proxy, agent, AgentClient(agent.url, TOKEN, proxy=proxy.url(scheme)), path)
+
+
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('scheme', ['http', 'socks5h'])
+def test_proxy_credentials_from_the_url_are_used(
+    auth_proxy: ProxyServer, agent: FakeAgent, scheme: str, path: str
+) -> None:
+    client = AgentClient(agent.url, TOKEN, proxy=auth_proxy.url(scheme, f'user:{PASSWORD}'))
+    through(auth_proxy, agent, client, path)
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_tls_to_the_agent_goes_through_the_tunnel(proxy: ProxyServer, tmp_path: Path, path: str) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert('127.0.0.1')
+    ca_file = tmp_path / 'ca.pem'
+    ca.cert_pem.write_to_path(str(ca_file))
+    chain = b''.join(blob.bytes() for blob in leaf.cert_chain_pems)
+    with FakeAgent(TOKEN, tls=(chain, leaf.private_key_pem.bytes())) as agent:
+        agent.add_job('job-1', LINES)
+        # The proxy sees only a tunnel; the certificate checked is the agent's.
+        through(proxy, agent, AgentClient(agent.url, TOKEN, proxy=proxy.url(), verify=str(ca_file)), path)
+
+
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('credentials', [None, 'user:wrong-password'])
+def test_a_proxy_asking_for_credentials_gives_a_clear_error(
+    auth_proxy: ProxyServer, agent: FakeAgent, credentials: str | None, path: str
+) -> None:
+    with pytest.raises(ClientConnectionError) as caught:
+        use(AgentClient(agent.url, TOKEN, proxy=auth_proxy.url('http', credentials)), path)
+    text = str(caught.value)
+    assert caught.value.status_code == 503
+    assert f'the proxy http://127.0.0.1:{auth_proxy.port} requires authentication (407' in text, text
+    assert 'wrong-password' not in text and 'user' not in text.split('(407')[0]
+    assert not agent.requests()
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_a_socks_proxy_refusing_credentials_gives_a_clear_error(
+    auth_proxy: ProxyServer, agent: FakeAgent, path: str
+) -> None:
+    with pytest.raises(ClientConnectionError) as caught:
+        use(AgentClient(agent.url, TOKEN, proxy=auth_proxy.url('socks5', 'user:wrong-password')), path)
+    assert f'socks5://127.0.0.1:{auth_proxy.port}' in str(caught.value)
+    assert 'wrong-password' not in str(caught.value)
+    assert not agent.requests()
+
+
+class RefusingProxy:
+    """A proxy that answers every request with one fixed status (403 or 502), as a proxy that
+    forbids the destination or cannot reach it does."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        self.listener = socket.create_server(('127.0.0.1', 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b''
+                while b'\r\n\r\n' not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data)
+                conn.sendall(f'HTTP/1.1 {self.status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'.encode())
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize('status', ['403 Forbidden', '502 Bad Gateway'])
+@pytest.mark.parametrize('path', PATHS)
+def test_a_proxy_refusing_the_tunnel_gives_a_clear_error(status: str, path: str) -> None:
+    refusing = RefusingProxy(status)
+    try:
+        # An https agent: every path asks the proxy for a CONNECT tunnel.
+        client = AgentClient(
+            'https://agent.example.test:8443', TOKEN, proxy=f'http://user:{PASSWORD}@127.0.0.1:{refusing.port}'
+        )
+        with pytest.raises(ClientConnectionError) as caught:
+            use(client, path)
+        text = str(caught.value)
+        assert f'the proxy http://127.0.0.1:{refusing.port} refused the tunnel' in text, text
+        assert PASSWORD not in text
+        assert refusing.requests and refusing.requests[0].startswith(b'CONNECT agent.example.test:8443 ')
+    finally:
+        refusing.close()
+
+
+def test_an_unreachable_proxy_is_named(agent: FakeAgent) -> None:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        dead = s.getsockname()[1]
+    for path in PATHS:
+        with pytest.raises(ClientConnectionError, match=f'through the proxy http://127.0.0.1:{dead}'):
+            use(AgentClient(agent.url, TOKEN, proxy=f'http://user:{PASSWORD}@127.0.0.1:{dead}'), path)
+
+
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('variable', ['HTTP_PROXY', 'http_proxy', 'ALL_PROXY'])
+def test_the_environment_names_the_proxy(
+    proxy: ProxyServer, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch, variable: str, path: str
+) -> None:
+    monkeypatch.setenv(variable, proxy.url('socks5h' if variable == 'ALL_PROXY' else 'http'))
+    through(proxy, agent, AgentClient(agent.url, TOKEN), path)
+
+
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('no_proxy', ['127.0.0.1', '127.0.0.0/8', '*'])
+def test_no_proxy_bypasses_the_proxy(
+    proxy: ProxyServer, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch, no_proxy: str, path: str
+) -> None:
+    monkeypatch.setenv('HTTP_PROXY', proxy.url())
+    monkeypatch.setenv('no_proxy', no_proxy)
+    before = proxy.connections_to(agent.port)
+    assert use(AgentClient(agent.url, TOKEN), path) == EXPECTED[path]
+    assert proxy.connections_to(agent.port) == before
+    assert agent.requests()
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_trust_env_false_ignores_the_proxy_variables(
+    proxy: ProxyServer, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setenv('HTTP_PROXY', proxy.url())
+    before = proxy.connections_to(agent.port)
+    assert use(AgentClient(agent.url, TOKEN, trust_env=False), path) == EXPECTED[path]
+    assert proxy.connections_to(agent.port) == before
+
+
+def test_the_argument_wins_over_the_environment(
+    proxy: ProxyServer, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv('HTTP_PROXY', 'http://127.0.0.1:9')  # nothing listens there
+    monkeypatch.setenv('NO_PROXY', '127.0.0.1')  # the argument ignores the environment altogether
+    through(proxy, agent, AgentClient(agent.url, TOKEN, proxy=proxy.url()), 'websocket')
+
+
+@pytest.mark.parametrize(
+    'value', ['ftp://user:hunter2@proxy:21', 'http://user:hunter2@[bad', 'socks4://user:hunter2@proxy']
+)
+def test_a_bad_proxy_url_is_a_validation_error_without_its_password(value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AgentClient('http://127.0.0.1:9', TOKEN, proxy=value)
+    assert caught.value.status_code == 400
+    assert 'hunter2' not in str(caught.value)
