@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
-from collections.abc import AsyncIterator, Generator, Sequence
-from typing import Any, final
+from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
+from typing import Any, Literal, final
 
 from synapse_agent_rs.clients.exceptions import ClientError
 
@@ -61,6 +61,9 @@ class AgentCore:
     def max_response_size(self) -> int: ...
     @max_response_size.setter
     def max_response_size(self, value: object) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
     def request(
         self,
         method: str,
@@ -77,8 +80,12 @@ class AgentCore:
         body: Any = None,
         read_timeout: float | None = None,
     ) -> AsyncCall: ...
-    def tail(self, job_id: object, timeout: object, protocol: object, limits: _Limits) -> LineStream: ...
-    def tail_async(self, job_id: object, timeout: object, protocol: object, limits: _Limits) -> AsyncLineStream: ...
+    def tail(
+        self, job_id: object, timeout: object, protocol: object, limits: _Limits, log: Any | None = None
+    ) -> LineStream: ...
+    def tail_async(
+        self, job_id: object, timeout: object, protocol: object, limits: _Limits, log: Any | None = None
+    ) -> AsyncLineStream: ...
     def tail_many(
         self,
         job_ids: Sequence[object],
@@ -102,33 +109,102 @@ class AgentCore:
 
 @final
 class LineStream:
+    """The lines of one job's log, as they arrive: what ``AgentClient.tail_job_logs`` returns.
+
+    Iterate it (``for line in stream``), or iterate ``stream.batches()`` for ``list[str]`` per
+    batch received. ``close()``, leaving a ``with stream:`` block, ``break`` or garbage
+    collection close the connection at once. ``protocol``, ``state`` and the counters
+    ``lines``, ``messages`` and ``bytes`` say what the stream did so far (the counters are
+    updated once per batch received, so they may run ahead of what you iterated).
+    """
+
     def __iter__(self) -> LineStream: ...
     def __next__(self) -> str: ...
-    def batches(self) -> BatchIter: ...
-    def close(self) -> None: ...
+    def batches(self) -> BatchIter:
+        """Iterates ``list[str]``, one list per batch received, for bulk consumers."""
+    def close(self) -> None:
+        """Closes the connection at once; the iteration ends. Safe to call more than once."""
     @property
-    def open(self) -> bool: ...
+    def open(self) -> bool:
+        """Whether the stream is still open (not ended, failed or closed)."""
+    @property
+    def job_id(self) -> str:
+        """The job whose log this is."""
+    @property
+    def protocol(self) -> Literal['websocket', 'http'] | None:
+        """The protocol in use once connected (what ``'auto'`` chose); ``None`` before."""
+    @property
+    def state(self) -> Literal['connecting', 'open', 'ended', 'failed', 'closed']:
+        """``'ended'`` is a normal end, ``'failed'`` an end with an error, ``'closed'`` your ``close()``."""
+    @property
+    def lines(self) -> int:
+        """Lines received for you so far (at most ``queue_size`` ahead of what you iterated)."""
+    @property
+    def messages(self) -> int:
+        """Items received so far, as the limits count them: WebSocket messages or HTTP lines."""
+    @property
+    def bytes(self) -> int:
+        """Payload bytes received so far, as ``max_bytes`` counts them."""
     def __enter__(self) -> LineStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
 
 @final
 class BatchIter:
+    """The ``.batches()`` view of a :class:`LineStream`: ``list[str]`` per batch received."""
+
     def __iter__(self) -> BatchIter: ...
     def __next__(self) -> list[str]: ...
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Closes the underlying stream."""
+    @property
+    def stream(self) -> LineStream:
+        """The stream these batches come from."""
 
 @final
 class AsyncLineStream:
+    """The lines of one job's log for ``async for``: what ``AsyncAgentClient.tail_job_logs`` returns.
+
+    Use ``async for line in stream`` (or ``async for batch in stream.batches()`` for
+    ``list[str]`` per batch received). ``async with stream:`` closes it on exit, as do
+    ``aclose()``, ``close()``, cancelling the task and garbage collection. Iterating it
+    synchronously (``for``, ``list()``) raises ``TypeError``. ``protocol``, ``state`` and the
+    counters ``lines``, ``messages`` and ``bytes`` are those of :class:`LineStream`.
+    """
+
     def __aiter__(self) -> AsyncLineStream: ...
     def __anext__(self) -> AsyncLineStream: ...
     def __await__(self) -> Generator[Any, None, str]: ...
     def __iter__(self) -> AsyncLineStream: ...
     def __next__(self) -> Any: ...
-    def batches(self) -> AsyncIterator[list[str]]: ...
-    def close(self) -> None: ...
-    def aclose(self) -> Done: ...
+    def batches(self) -> AsyncIterator[list[str]]:
+        """Makes ``async for`` yield ``list[str]`` per batch received instead of single lines."""
+    def close(self) -> None:
+        """Closes the connection at once; the iteration ends."""
+    def aclose(self) -> Done:
+        """Closes the connection (awaitable, like an async generator's ``aclose``)."""
+    def __aenter__(self) -> Awaitable[AsyncLineStream]: ...
+    def __aexit__(self, exc_type: object, exc: object, tb: object) -> Done: ...
     @property
-    def open(self) -> bool: ...
+    def open(self) -> bool:
+        """Whether the stream is still open (not ended, failed or closed)."""
+    @property
+    def job_id(self) -> str:
+        """The job whose log this is."""
+    @property
+    def protocol(self) -> Literal['websocket', 'http'] | None:
+        """The protocol in use once connected (what ``'auto'`` chose); ``None`` before."""
+    @property
+    def state(self) -> Literal['connecting', 'open', 'ended', 'failed', 'closed']:
+        """``'ended'`` is a normal end, ``'failed'`` an end with an error, ``'closed'`` your ``close()``."""
+    @property
+    def lines(self) -> int:
+        """Lines received for you so far (at most ``queue_size`` ahead of what you iterated)."""
+    @property
+    def messages(self) -> int:
+        """Items received so far, as the limits count them: WebSocket messages or HTTP lines."""
+    @property
+    def bytes(self) -> int:
+        """Payload bytes received so far, as ``max_bytes`` counts them."""
 
 # --- bulk tailing (owned by rust/src/many.rs, rust/src/py/many.rs) ---
 

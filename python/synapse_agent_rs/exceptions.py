@@ -3,6 +3,7 @@
 from synapse_agent_rs.clients.exceptions import (
     AuthenticationError,
     AuthorizationError,
+    ClientClosedError,
     ClientConnectionError,
     ClientError,
     ClientResponseIncompleteError,
@@ -23,6 +24,7 @@ from synapse_agent_rs.clients.exceptions import (
 __all__ = [
     'AuthenticationError',
     'AuthorizationError',
+    'ClientClosedError',
     'ClientConnectionError',
     'ClientError',
     'ClientResponseIncompleteError',

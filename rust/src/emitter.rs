@@ -6,6 +6,8 @@ use crate::limits::{Counter, Limits, Unit};
 use crate::lines::Piece;
 use crate::queue::{Batch, Producer};
 use crate::spec::TailSpec;
+use crate::stats::Counts;
+use crate::text::plural;
 
 /// The most bytes of one HTTP line held in memory when `max_message_size` is `None`: the
 /// same bound as one WebSocket message, so no setting lets a line without `\n` grow forever.
@@ -122,6 +124,9 @@ impl<'a> Emitter<'a> {
 
     /// Hands the current batch to the queue, waiting for room. `false`: the consumer is gone.
     pub async fn flush(&mut self) -> bool {
+        // The counters the stream reports: three relaxed stores per batch, none per line.
+        let (messages, bytes) = self.counter.totals();
+        self.tx.stats().publish(Counts { lines: self.lines, messages, bytes });
         if self.batch.is_empty() {
             return !self.tx.consumer_gone();
         }
@@ -141,7 +146,8 @@ impl<'a> Emitter<'a> {
 
     fn dropped_context(&self, cause: impl std::fmt::Display) -> String {
         let lines = self.lines;
-        let text = format!("the connection to the agent dropped after {lines} lines without a complete event");
+        let text =
+            format!("the connection to the agent dropped after {} without a complete event", plural(lines, "line"));
         let cause = cause.to_string();
         if cause.is_empty() {
             text

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::text::count_of;
+
 /// The underlying failure of an error (an `io`, `reqwest`, `rustls` or `tungstenite` error),
 /// kept so that Python gets it as `__cause__`. Shared, so that errors stay cheap to clone.
 pub type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
@@ -40,7 +42,9 @@ impl fmt::Display for Error {
             Self::Status { detail, .. } | Self::Connection { detail, .. } | Self::WebSocket { detail, .. } => {
                 f.write_str(detail)
             }
-            Self::LimitExceeded { limit, max } => write!(f, "stream limit exceeded: more than {max} {limit}"),
+            Self::LimitExceeded { limit, max } => {
+                write!(f, "stream limit exceeded: more than {}", count_of(*max, limit))
+            }
             Self::TooLarge { limit, max } => write!(f, "the agent's answer is larger than {max} bytes ({limit})"),
         }
     }

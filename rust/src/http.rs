@@ -37,6 +37,7 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
     };
     spec.transport.proxy_status(response.status().as_u16())?;
     let response = rest::check_status(response, &spec.secrets, spec.timeout).await?;
+    tx.stats().set_protocol(crate::spec::Protocol::Http);
     let event_stream = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

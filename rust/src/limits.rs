@@ -106,6 +106,12 @@ impl Counter {
         Ok(())
     }
 
+    /// Items and bytes counted so far.
+    #[inline]
+    pub fn totals(&self) -> (u64, u64) {
+        (self.items, self.bytes)
+    }
+
     /// Undoes the item count of the final `complete`, which the limits do not count.
     #[inline]
     pub fn uncount_complete(&mut self) {

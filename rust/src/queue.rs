@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::error::{Error, Result};
+use crate::stats::Stats;
 
 /// Lines packed in one buffer: one allocation per batch, not per line.
 #[derive(Debug, Default, Clone)]
@@ -129,6 +130,8 @@ struct Shared {
     space: Notify,
     capacity: usize,
     budget: Option<Budget>,
+    /// Protocol and counters, for the consumer to report (written per batch).
+    stats: Arc<Stats>,
 }
 
 impl Shared {
@@ -157,6 +160,7 @@ pub fn channel_in(capacity: usize, budget: Option<Budget>) -> (Producer, Consume
         space: Notify::new(),
         capacity: capacity.max(1),
         budget,
+        stats: Arc::default(),
     });
     let producer = Producer { shared: Arc::clone(&shared), on_open: Mutex::new(None) };
     (producer, Consumer { shared, holding: 0, holding_bytes: 0 })
@@ -170,6 +174,11 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// The stream's protocol and counters, for the reader to update.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
     /// Largest batch worth building: a batch never exceeds the capacity.
     pub fn max_batch(&self) -> usize {
         self.shared.capacity
@@ -300,6 +309,11 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// The stream's protocol and counters; they outlive the queue.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.shared.stats)
+    }
+
     /// Takes the next batch, or the end, without waiting; `drained` (the batch taken last,
     /// fully consumed) goes back to the reader for reuse.
     pub fn try_take(&mut self, mut drained: Batch) -> Take {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::queue::{self, Consumer, Producer};
 use crate::spec::{Protocol, TailSpec};
 use crate::{http, runtime, ws};
@@ -15,6 +15,8 @@ pub struct Tail {
     pub consumer: Consumer,
     /// The job whose log this is, for error attributes.
     pub job_id: String,
+    /// The protocol asked for (`auto` included).
+    pub requested: Protocol,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -43,6 +45,7 @@ pub fn start(spec: TailSpec) -> Tail {
 /// (so that many streams never open more than the gate's number of connections at once).
 pub fn start_on(spec: TailSpec, (tx, consumer): (Producer, Consumer), gate: Option<Arc<Semaphore>>) -> Tail {
     let job_id = spec.job_id.clone();
+    let requested = spec.protocol;
     let task = runtime::spawn(async move {
         if let Some(gate) = gate {
             // NOTE: the gate is never closed, so acquiring fails only if it were; then go on ungated.
@@ -54,19 +57,36 @@ pub fn start_on(spec: TailSpec, (tx, consumer): (Producer, Consumer), gate: Opti
         tx.opened();
         tx.finish(outcome);
     });
-    Tail { consumer, job_id, task }
+    Tail { consumer, job_id, requested, task }
 }
 
 async fn run(spec: &TailSpec, tx: &Producer) -> Result<()> {
     match spec.protocol {
-        Protocol::WebSocket => ws::tail(spec, tx).await,
+        Protocol::WebSocket => {
+            let socket = match ws::open(spec).await {
+                Ok(socket) => socket,
+                Err(ws::OpenError::Unavailable(e) | ws::OpenError::Failed(e)) => return Err(e),
+            };
+            tx.opened();
+            tx.stats().set_protocol(Protocol::WebSocket);
+            ws::read(socket, spec, tx).await
+        }
+        // `http::tail` records the protocol once the agent answered.
         Protocol::Http => http::tail(spec, tx).await,
         Protocol::Auto => match ws::open(spec).await {
             Ok(socket) => {
                 tx.opened();
+                tx.stats().set_protocol(Protocol::WebSocket);
                 ws::read(socket, spec, tx).await
             }
-            Err(ws::OpenError::Unavailable(_)) => http::tail(spec, tx).await,
+            Err(ws::OpenError::Unavailable(e)) => {
+                let reason = match &e {
+                    Error::Status { code, .. } => format!("the agent answered {code}: {e}"),
+                    other => other.to_string(),
+                };
+                tx.stats().set_fallback(reason);
+                http::tail(spec, tx).await
+            }
             Err(ws::OpenError::Failed(e)) => Err(e),
         },
     }

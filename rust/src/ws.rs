@@ -22,6 +22,7 @@ use crate::limits::Unit;
 use crate::net;
 use crate::queue::Producer;
 use crate::spec::TailSpec;
+use crate::text::close_code;
 use crate::upgraded::Upgraded;
 use crate::{events, urls};
 
@@ -294,8 +295,8 @@ impl Conn {
                 match close {
                     None | Some((1000, _)) => None,
                     Some((code, reason)) => Some(em.dropped(format_args!(
-                        "the agent closed the WebSocket with code {code} ({})",
-                        em.clean(&reason)
+                        "the agent closed the WebSocket with {}",
+                        close_code(code, &em.clean(&reason))
                     ))),
                 }
             }

@@ -10,7 +10,7 @@ Hierarchy (``status_code`` in brackets)::
     │   ├── AuthenticationError          [401]
     │   ├── AuthorizationError           [403]
     │   ├── NotFoundError                [404]  no such job, node, task or resource
-    │   ├── ValidationError              [400, or 422 from the server]  also bad arguments, before any I/O
+    │   ├── ValidationError              [400, or 422 from the server]  also bad arguments, before any I/O; a ValueError
     │   ├── RateLimitError               [429]  the server said 429
     │   ├── ServerError                  [5xx]  the server said 5xx, or the job sent an error event (500)
     │   └── GpuUnavailableError          [503]  the server said 503 with ``error_type: gpu_unavailable``
@@ -23,6 +23,9 @@ Constructors take the same arguments as the SDK's: ``NotFoundError('no such job'
 ``ValidationError(422, body)``, ``ServerError(502, body)``. For an error answer of the server,
 ``detail`` is its parsed JSON body (or its text), as in the SDK; ``str(e)`` is
 ``'<status_code>: <what went wrong>'``. Neither ever contains a token.
+
+``ClientClosedError`` (a ``RuntimeError``, not a ``ClientError``: it is a mistake in the calling
+code, not a failure to retry) is raised by a client used after ``close()``.
 
 Errors of a log stream carry the job id in ``.job_id`` (and 404/408/503 messages name the job;
 REST ones name the request path). When a socket or TLS failure is behind an error, it is the
@@ -38,6 +41,7 @@ from typing import Any
 __all__ = [
     'AuthenticationError',
     'AuthorizationError',
+    'ClientClosedError',
     'ClientConnectionError',
     'ClientError',
     'ClientResponseIncompleteError',
@@ -129,8 +133,11 @@ class NotFoundError(HTTPError):
         super().__init__(404, detail)
 
 
-class ValidationError(HTTPError):
-    """A bad argument (400, raised before any I/O), or the server answered 400 or 422."""
+class ValidationError(HTTPError, ValueError):
+    """A bad argument (400, raised before any I/O), or the server answered 400 or 422.
+
+    Also a ``ValueError``, as a bad argument is in Python.
+    """
 
     def __init__(self, status_code: int = 400, detail: Any = None) -> None:
         super().__init__(status_code, detail)
@@ -248,3 +255,7 @@ def _from_core(name: str, status_code: int, message: str, body: Any = None) -> C
 
 class InsecureTransportWarning(UserWarning):
     """Warned once per client made with ``verify=False``: its TLS certificates are not checked."""
+
+
+class ClientClosedError(RuntimeError):
+    """The client was used after ``close()`` (or after its ``with`` block)."""

@@ -1,7 +1,7 @@
 //! `AgentCore`: the connection settings of one agent client, its REST calls and its streams.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -33,7 +33,8 @@ pub struct AgentCore {
     base_url: String,
     headers: Arc<Vec<(String, String)>>,
     secrets: Arc<Secrets>,
-    transport: Arc<Transport>,
+    /// `None` once closed: dropping it drops the pooled connections (streams hold their own).
+    transport: RwLock<Option<Arc<Transport>>>,
     read_timeout: Duration,
     /// `max_response_size`: the largest REST answer held in memory, in bytes.
     max_response: AtomicU64,
@@ -101,7 +102,7 @@ impl AgentCore {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 headers: Arc::new(headers_out),
                 secrets: Arc::new(secrets),
-                transport: Arc::new(Transport::new(&url, options)?),
+                transport: RwLock::new(Some(Arc::new(Transport::new(&url, options)?))),
                 read_timeout,
                 max_response: AtomicU64::new(body::DEFAULT_MAX_RESPONSE),
             })
@@ -160,7 +161,8 @@ impl AgentCore {
     }
 
     /// Starts tailing a job's log; arguments are checked first (400), then the connection
-    /// is made in the background.
+    /// is made in the background. `log`: the logger for the stream's records, or `None`.
+    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None))]
     fn tail(
         &self,
         py: Python<'_>,
@@ -168,12 +170,14 @@ impl AgentCore {
         timeout: &Bound<'_, PyAny>,
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
+        log: Option<Py<PyAny>>,
     ) -> PyResult<LineStream> {
         let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
-        Ok(LineStream::new(tail::start(spec)))
+        Ok(LineStream::new(tail::start(spec), log))
     }
 
     /// `tail` for `async for`.
+    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None))]
     fn tail_async(
         &self,
         py: Python<'_>,
@@ -181,9 +185,10 @@ impl AgentCore {
         timeout: &Bound<'_, PyAny>,
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
+        log: Option<Py<PyAny>>,
     ) -> PyResult<AsyncLineStream> {
         let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
-        Ok(AsyncLineStream::new(tail::start(spec)))
+        Ok(AsyncLineStream::new(tail::start(spec), log))
     }
 
     /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
@@ -221,6 +226,19 @@ impl AgentCore {
     ) -> PyResult<AsyncManyStream> {
         let many = self.many(py, &job_ids, timeout, protocol, limits, (max_connecting, max_buffered_bytes), follow)?;
         Ok(AsyncManyStream::new(py, many))
+    }
+
+    /// Drops the pooled connections; later requests and tails raise `ClientClosedError`.
+    /// Streams already open go on until they end or are closed. Safe to call more than once.
+    fn close(&self) {
+        let transport = self.transport.write().unwrap_or_else(PoisonError::into_inner).take();
+        drop(transport);
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.transport.read().unwrap_or_else(PoisonError::into_inner).is_none()
     }
 
     #[getter]
@@ -270,7 +288,7 @@ impl AgentCore {
             many.add(id).into_py_result(py)?;
         }
         if let (Some(interval), Some((_, statuses))) = (interval, follow) {
-            let transport = Arc::clone(&self.transport);
+            let transport = self.transport(py)?;
             let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
             let (url, read_timeout) = (urls::join(&self.base_url, "jobs/"), self.read_timeout);
             let statuses = Arc::new(statuses);
@@ -310,7 +328,7 @@ impl AgentCore {
             .map_err(|_| Error::InvalidArgument(format!("invalid HTTP method {method:?}")))
             .into_py_result(py)?;
         let json = body.map(|b| json::dumps(&b)).transpose()?;
-        let transport = Arc::clone(&self.transport);
+        let transport = self.transport(py)?;
         let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
         let url = urls::join(&self.base_url, path);
         let query = params.unwrap_or_default();
@@ -342,7 +360,20 @@ impl AgentCore {
             protocol,
             timeout: Duration::from_secs_f64(timeout),
             limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
-            transport: Arc::clone(&self.transport),
+            transport: self.transport(py)?,
+        })
+    }
+
+    /// The transport, or `ClientClosedError` once the client is closed.
+    fn transport(&self, py: Python<'_>) -> PyResult<Arc<Transport>> {
+        let transport = self.transport.read().unwrap_or_else(PoisonError::into_inner).clone();
+        transport.ok_or_else(|| {
+            let message = "the client is closed; create a new one to make more requests";
+            let class = py.import("synapse_agent_rs.clients.exceptions").and_then(|m| m.getattr("ClientClosedError"));
+            match class.and_then(|class| class.call1((message,))) {
+                Ok(exc) => PyErr::from_value(exc),
+                Err(e) => e,
+            }
         })
     }
 }

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
 use crate::error::Result;
+use crate::py::report::Report;
 use crate::queue::{Batch, Take};
 use crate::tail::Tail;
 
@@ -23,15 +24,15 @@ pub struct Cursor {
     tail: Option<Tail>,
     batch: Batch,
     pos: usize,
-    /// The job of the stream, kept after the end for the error's `.job_id`.
-    job_id: String,
+    /// State, protocol, counters and log records; kept after the end.
+    pub report: Report,
 }
 
 impl Cursor {
-    /// Wraps a started stream.
-    pub fn new(tail: Tail) -> Self {
-        let job_id = tail.job_id.clone();
-        Self { tail: Some(tail), batch: Batch::default(), pos: 0, job_id }
+    /// Wraps a started stream; `log` is the `synapse_agent_rs` logger when it is enabled.
+    pub fn new(tail: Tail, log: Option<Py<PyAny>>) -> Self {
+        let report = Report::new(tail.job_id.clone(), tail.requested, tail.consumer.stats(), log);
+        Self { tail: Some(tail), batch: Batch::default(), pos: 0, report }
     }
 
     /// Whether the current batch still has lines: the fast path, no shared state touched.
@@ -56,7 +57,7 @@ impl Cursor {
     }
 
     /// Makes lines ready if the queue has some, without waiting.
-    pub fn advance(&mut self) -> Step {
+    pub fn advance(&mut self, py: Python<'_>) -> Step {
         if self.has_line() {
             return Step::Ready;
         }
@@ -65,11 +66,13 @@ impl Cursor {
             Take::Batch(batch) => {
                 self.batch = batch;
                 self.pos = 0;
+                self.report.on_batch(py);
                 Step::Ready
             }
             Take::Empty => Step::Empty,
             Take::End(outcome) => {
                 self.tail = None;
+                self.report.on_end(py, &outcome);
                 Step::End(outcome)
             }
         }
@@ -77,7 +80,7 @@ impl Cursor {
 
     /// The job whose log this is.
     pub fn job_id(&self) -> &str {
-        &self.job_id
+        self.report.job_id()
     }
 
     /// The running stream, while it runs.
@@ -86,7 +89,10 @@ impl Cursor {
     }
 
     /// Closes the connection at once and forgets buffered lines.
-    pub fn close(&mut self) {
+    pub fn close(&mut self, py: Python<'_>) {
+        if self.tail.is_some() {
+            self.report.on_close(py);
+        }
         self.tail = None;
         self.batch = Batch::default();
         self.pos = 0;

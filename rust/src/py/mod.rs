@@ -9,6 +9,7 @@ pub mod fake;
 pub mod hub;
 pub mod json;
 pub mod many;
+pub mod report;
 pub mod stream;
 pub mod utils;
 pub mod wait;

@@ -8,7 +8,12 @@ use crate::py::exceptions::to_pyerr_in;
 use crate::py::wait::SLICE;
 use crate::tail::Tail;
 
-/// The lines of one job's log, as they arrive.
+/// The lines of one job's log, as they arrive: what `AgentClient.tail_job_logs` returns.
+///
+/// Iterate it (`for line in stream`), or iterate `stream.batches()` for `list[str]` per
+/// batch received. `close()`, leaving a `with stream:` block, `break` or garbage collection
+/// close the connection at once. `protocol`, `state` and the counters `lines`, `messages`
+/// and `bytes` say what the stream did so far (the counters are updated once per batch).
 ///
 /// `__next__` hands out lines of the batch it holds without releasing the GIL or touching
 /// shared state; only when the batch is used up does it take the next one, and only when
@@ -20,8 +25,8 @@ pub struct LineStream {
 
 impl LineStream {
     /// Wraps a started stream.
-    pub fn new(tail: Tail) -> Self {
-        Self { cursor: Cursor::new(tail) }
+    pub fn new(tail: Tail, log: Option<Py<PyAny>>) -> Self {
+        Self { cursor: Cursor::new(tail, log) }
     }
 
     /// Waits until lines are ready and returns the stream borrowed with them; `None` at the
@@ -33,7 +38,7 @@ impl LineStream {
         let py = slf.py();
         loop {
             let mut this = slf.try_borrow_mut()?;
-            let waiter = match this.cursor.advance() {
+            let waiter = match this.cursor.advance(py) {
                 Step::Ready => return Ok(Some(this)),
                 Step::End(Ok(())) => return Ok(None),
                 Step::End(Err(e)) => return Err(to_pyerr_in(py, e, Some(this.cursor.job_id()))),
@@ -71,8 +76,8 @@ impl LineStream {
     }
 
     /// Closes the connection at once; the iteration ends. Safe to call more than once.
-    fn close(&mut self) {
-        self.cursor.close();
+    fn close(&mut self, py: Python<'_>) {
+        self.cursor.close(py);
     }
 
     /// Whether the stream is still open (not ended, failed or closed).
@@ -81,16 +86,56 @@ impl LineStream {
         self.cursor.tail().is_some()
     }
 
+    /// The job whose log this is.
+    #[getter]
+    fn job_id(&self) -> &str {
+        self.cursor.job_id()
+    }
+
+    /// The protocol in use once connected, `'websocket'` or `'http'` (what `'auto'` chose); `None` before.
+    #[getter]
+    fn protocol(&self) -> Option<&'static str> {
+        self.cursor.report.protocol()
+    }
+
+    /// `'connecting'`, `'open'`, `'ended'` (normally), `'failed'` (with an error) or `'closed'` (by you).
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.cursor.report.state()
+    }
+
+    /// Lines received for you so far (at most `queue_size` ahead of what you iterated).
+    #[getter]
+    fn lines(&self) -> u64 {
+        self.cursor.report.lines()
+    }
+
+    /// Items received so far, as the limits count them: WebSocket messages or HTTP lines.
+    #[getter]
+    fn messages(&self) -> u64 {
+        self.cursor.report.messages()
+    }
+
+    /// Payload bytes received so far, as `max_bytes` counts them.
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.cursor.report.bytes()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.cursor.report.repr(py, "LineStream")
+    }
+
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __exit__(&mut self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) {
-        self.close();
+    fn __exit__(&mut self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) {
+        self.close(py);
     }
 }
 
-/// The `.batches()` view of a [`LineStream`]: `list[str]` per batch.
+/// The `.batches()` view of a `LineStream`: iterates `list[str]`, one list per batch received.
 #[pyclass(module = "synapse_agent_rs._core")]
 pub struct BatchIter {
     stream: Py<LineStream>,
@@ -116,7 +161,20 @@ impl BatchIter {
     /// Closes the underlying stream.
     fn close(&self, py: Python<'_>) {
         if let Ok(mut stream) = self.stream.bind(py).try_borrow_mut() {
-            stream.close();
+            stream.close(py);
+        }
+    }
+
+    /// The stream these batches come from.
+    #[getter]
+    fn stream(&self, py: Python<'_>) -> Py<LineStream> {
+        self.stream.clone_ref(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        match self.stream.bind(py).try_borrow() {
+            Ok(stream) => format!("<BatchIter of {}>", stream.cursor.report.repr(py, "LineStream")),
+            Err(_) => "<BatchIter of a LineStream in use>".to_owned(),
         }
     }
 }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream
+from synapse_agent_rs._logging import LOGGER, logged_await, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
 from synapse_agent_rs.clients.agent._many import BulkTailMixin
@@ -66,7 +68,10 @@ class AsyncAgentClient(
         # The Rust core's awaitable: the request runs on the shared runtime, the loop is
         # woken through its hub; no thread hop and no asyncio future per call.
         query = self._query(request.params)
-        return await self._core.request_async(request.method, request.path, query, request.body, request.timeout)
+        call = self._core.request_async(request.method, request.path, query, request.body, request.timeout)
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return await call
+        return await logged_await(request.method, f'{self._origin}/{request.path}', call)
 
     async def _pages(self, results: list[Any], next_url: str | None) -> AsyncIterator[Any]:  # type: ignore[override]
         for item in results:
@@ -77,7 +82,8 @@ class AsyncAgentClient(
                 yield item
 
     def _open(self, tail: TailRequest) -> AsyncLineStream:
-        return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
+        log = stream_logger(tail.job_id, tail.protocol)
+        return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple(), log)
 
     def _tail_many(
         self,
@@ -192,7 +198,11 @@ class AsyncAgentClient(
         return await self._system_operation('restart', None, wait, timeout, poll_interval)
 
     async def close(self) -> None:
-        """Releases the client. Pooled connections close with it; open streams stay usable."""
+        """Drops the pooled connections; later calls raise ``ClientClosedError``.
+
+        Streams already open go on until they end or are closed. Safe to call more than once.
+        """
+        self._core.close()
 
     async def __aenter__(self) -> AsyncAgentClient:
         return self

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from synapse_agent_rs import _core
+from synapse_agent_rs._logging import origin
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
 from synapse_agent_rs.clients.exceptions import (
     ClientConnectionError,
@@ -159,6 +160,7 @@ class BaseAgentClient:
         self._stream_limits = StreamLimits()
         #: Query parameters sent with every request; a call's own parameters win.
         self.default_params: dict[str, Any] = {}
+        self._origin = origin(self._core.base_url)  # for log records: no user info, no path
         if verify is False:
             warnings.warn(
                 f'verify=False: TLS certificates of {self.base_url} are not checked, so anyone on the network '
@@ -180,18 +182,25 @@ class BaseAgentClient:
 
     def _change(self, name: str, value: Any) -> None:
         """Applies a changed setting to a new core; a refused value leaves the client as it was."""
-        previous = self._settings[name]
+        previous, closed = self._settings[name], self._core.closed
         self._settings[name] = value
         try:
             self._core = self._build_core()
         except BaseException:
             self._settings[name] = previous
             raise
+        if closed:  # a closed client stays closed
+            self._core.close()
 
     @property
     def base_url(self) -> str:
         """The agent's URL, without a trailing ``/``."""
         return self._core.base_url
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called (then every call raises ``ClientClosedError``)."""
+        return self._core.closed
 
     @property
     def agent_token(self) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from synapse_agent_rs._core import LineStream, ManyStream
+from synapse_agent_rs._logging import LOGGER, logged_call, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import Request, SyncSender, TailRequest
 from synapse_agent_rs.clients.agent._many import BulkTailMixin
@@ -57,8 +59,11 @@ class AgentClient(
     """
 
     def _send(self, request: Request[Any]) -> Any:
-        query = self._query(request.params)
-        return self._core.request(request.method, request.path, query, request.body, request.timeout)
+        core, query = self._core, self._query(request.params)
+        method, path, body, timeout = request.method, request.path, request.body, request.timeout
+        if not LOGGER.isEnabledFor(logging.DEBUG):
+            return core.request(method, path, query, body, timeout)
+        return logged_call(method, f'{self._origin}/{path}', lambda: core.request(method, path, query, body, timeout))
 
     def _pages(self, results: list[Any], next_url: str | None) -> Iterator[Any]:
         yield from results
@@ -67,7 +72,8 @@ class AgentClient(
             yield from results
 
     def _open(self, tail: TailRequest) -> LineStream:
-        return self._core.tail(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple())
+        log = stream_logger(tail.job_id, tail.protocol)
+        return self._core.tail(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple(), log)
 
     def _tail_many(
         self,
@@ -185,7 +191,11 @@ class AgentClient(
         return self._system_operation('restart', None, wait, timeout, poll_interval)
 
     def close(self) -> None:
-        """Nothing to release eagerly: pooled connections close with the client. Kept for symmetry."""
+        """Drops the pooled connections; later calls raise ``ClientClosedError``.
+
+        Streams already open go on until they end or are closed. Safe to call more than once.
+        """
+        self._core.close()
 
     def __enter__(self) -> AgentClient:
         return self
