@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -304,3 +305,18 @@ async def test_async_close_wakes_nothing_and_releases_the_hub(fake_agent: FakeAg
             await stream.__anext__()
         assert _hub.current()[1].parked_count() == 0
     wait_until(lambda: fake_agent.stream_stats()['open'] == 0, 'the stream to close')
+
+
+def test_keep_open_waits_for_jobs_added_later(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('a', ['1'])
+    client = AgentClient(fake_agent.url, TOKEN)
+    with client.tail_many([], keep_open=True) as stream:
+        events = stream.events()
+        stream.add('a')
+        assert next(events) == ('a', ['1'])
+        assert next(events) == ('a', None)
+        # Nothing is left, yet the iteration waits; a close from another thread ends it.
+        closer = threading.Timer(0.2, stream.close)
+        closer.start()
+        assert list(events) == []
+        closer.join()

@@ -95,6 +95,7 @@ class AgentCore:
         max_connecting: int,
         max_buffered_bytes: int,
         follow: tuple[float, list[str]] | None = None,
+        keep_open: bool = False,
     ) -> ManyStream: ...
     def tail_many_async(
         self,
@@ -105,6 +106,7 @@ class AgentCore:
         max_connecting: int,
         max_buffered_bytes: int,
         follow: tuple[float, list[str]] | None = None,
+        keep_open: bool = False,
     ) -> AsyncManyStream: ...
 
 @final

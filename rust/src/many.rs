@@ -296,6 +296,11 @@ impl Many {
         self.poll_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Keeps the set open (never `Idle`) when no stream is left, for callers that add jobs themselves.
+    pub fn keep_open(&self) {
+        self.signal.lock().following = true;
+    }
+
     /// Follow mode: every `interval`, `poll` lists the running jobs, and each one not seen
     /// in the previous listings is tailed. The set stays open (never `Idle`) until closed.
     ///
@@ -306,7 +311,7 @@ impl Many {
         P: Fn() -> F + Send + 'static,
         F: Future<Output = Result<Vec<String>>> + Send,
     {
-        self.signal.lock().following = true;
+        self.keep_open();
         let this: Weak<Self> = Arc::downgrade(self);
         runtime::spawn(async move {
             let mut seen: HashSet<String> = HashSet::new();

@@ -193,7 +193,7 @@ impl AgentCore {
 
     /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
     /// `follow` = `(interval, statuses)`); arguments are checked first (400).
-    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None))]
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many(
         &self,
@@ -205,13 +205,15 @@ impl AgentCore {
         max_connecting: usize,
         max_buffered_bytes: usize,
         follow: Option<(f64, Vec<String>)>,
+        keep_open: bool,
     ) -> PyResult<ManyStream> {
-        let many = self.many(py, &job_ids, timeout, protocol, limits, (max_connecting, max_buffered_bytes), follow)?;
+        let bounds = (max_connecting, max_buffered_bytes);
+        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open)?;
         Ok(ManyStream::new(py, many))
     }
 
     /// `tail_many` for `async for`.
-    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None))]
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many_async(
         &self,
@@ -223,8 +225,10 @@ impl AgentCore {
         max_connecting: usize,
         max_buffered_bytes: usize,
         follow: Option<(f64, Vec<String>)>,
+        keep_open: bool,
     ) -> PyResult<AsyncManyStream> {
-        let many = self.many(py, &job_ids, timeout, protocol, limits, (max_connecting, max_buffered_bytes), follow)?;
+        let bounds = (max_connecting, max_buffered_bytes);
+        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open)?;
         Ok(AsyncManyStream::new(py, many))
     }
 
@@ -271,6 +275,7 @@ impl AgentCore {
         limits: LimitsTuple,
         (max_connecting, max_buffered_bytes): (usize, usize),
         follow: Option<(f64, Vec<String>)>,
+        keep_open: bool,
     ) -> PyResult<Arc<Many>> {
         let ids = job_ids
             .iter()
@@ -286,6 +291,9 @@ impl AgentCore {
         let many = Many::new(template, Settings { max_connecting, max_buffered_bytes });
         for id in &ids {
             many.add(id).into_py_result(py)?;
+        }
+        if keep_open {
+            many.keep_open();
         }
         if let (Some(interval), Some((_, statuses))) = (interval, follow) {
             let transport = self.transport(py)?;

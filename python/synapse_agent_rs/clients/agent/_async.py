@@ -93,9 +93,10 @@ class AsyncAgentClient(
         max_connecting: int,
         max_buffered_bytes: int,
         follow: tuple[float, list[str]] | None,
+        keep_open: bool,
     ) -> AsyncManyStream:
         limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
-        return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow)
+        return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
 
     async def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
         """Polls a container build until it completes; returns its ``result``.

@@ -41,6 +41,7 @@ class BulkTailMixin(Generic[M]):
         timeout: float = 30.0,
         max_connecting: int = DEFAULT_MAX_CONNECTING,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        keep_open: bool = False,
     ) -> M:
         """Tails many jobs' logs at once, as one iterator of ``(job_id, line)``.
 
@@ -57,7 +58,8 @@ class BulkTailMixin(Generic[M]):
         - ``.add(job_id)`` and ``.remove(job_id)`` change the set while it runs (``remove``
           closes that stream at once, drops its buffered lines and reports no end for it);
           ``.jobs`` lists the jobs still streaming. The iteration ends when no job is left
-          (never, for ``follow_jobs``) or on ``.close()`` (also ``with``/``async with``).
+          (never with ``keep_open=True``, for callers that ``add`` jobs as they go, nor for
+          ``follow_jobs``) or on ``.close()`` (also ``with``/``async with``).
         - Memory: each stream runs at most ``stream_limits.queue_size`` lines ahead of the
           caller, and all streams together buffer at most ``max_buffered_bytes`` bytes of
           line text (batches being drained included); a stream that finds either bound full
@@ -77,7 +79,7 @@ class BulkTailMixin(Generic[M]):
             ValidationError: (400) a bad job id, ``timeout``, ``protocol`` or bound, before any I/O.
         """
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
-        return self._tail_many(ids, protocol, timeout, max_connecting, max_buffered_bytes, None)
+        return self._tail_many(ids, protocol, timeout, max_connecting, max_buffered_bytes, None, keep_open)
 
     def follow_jobs(
         self,
@@ -108,7 +110,7 @@ class BulkTailMixin(Generic[M]):
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
             raise ValidationError(400, f'interval must be a positive number of seconds, not {interval!r}')
         follow = (float(interval), wanted)
-        return self._tail_many([], protocol, timeout, max_connecting, max_buffered_bytes, follow)
+        return self._tail_many([], protocol, timeout, max_connecting, max_buffered_bytes, follow, True)
 
     def _tail_many(
         self,
@@ -118,6 +120,7 @@ class BulkTailMixin(Generic[M]):
         max_connecting: int,
         max_buffered_bytes: int,
         follow: tuple[float, list[str]] | None,
+        keep_open: bool,
     ) -> M:
         raise NotImplementedError
 

@@ -83,9 +83,10 @@ class AgentClient(
         max_connecting: int,
         max_buffered_bytes: int,
         follow: tuple[float, list[str]] | None,
+        keep_open: bool,
     ) -> ManyStream:
         limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
-        return self._core.tail_many(job_ids, timeout, protocol, limits, connecting, buffered, follow)
+        return self._core.tail_many(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
 
     def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
         """Polls a container build until it completes; returns its ``result``.
