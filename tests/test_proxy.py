@@ -5,6 +5,7 @@ reads it; refusing proxies give a clear error that names them without their cred
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
 from synapse_agent_rs.clients.exceptions import ClientConnectionError, ValidationError
 from synapse_agent_rs.testing import FakeAgent
 from tests.conftest import TOKEN
@@ -227,3 +228,16 @@ def test_a_bad_proxy_url_is_a_validation_error_without_its_password(value: str) 
         AgentClient('http://127.0.0.1:9', TOKEN, proxy=value)
     assert caught.value.status_code == 400
     assert 'hunter2' not in str(caught.value)
+
+
+def test_the_async_client_goes_through_the_proxy(proxy: ProxyServer, agent: FakeAgent) -> None:
+    async def run() -> tuple[object, list[str], list[str]]:
+        async with AsyncAgentClient(agent.url, TOKEN, proxy=proxy.url('socks5h')) as client:
+            job = await client.get_job('job-1')
+            ws = [line async for line in client.tail_job_logs('job-1', protocol='websocket')]
+            http = [line async for line in client.tail_job_logs('job-1', protocol='http')]
+            return job['job_id'], ws, http
+
+    before = proxy.connections_to(agent.port)
+    assert asyncio.run(run()) == ('job-1', LINES, LINES)
+    assert proxy.wait_for_connections(agent.port, before + 2) >= before + 2, proxy.log()
