@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python bench bench-smoke bench-setup format
+.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python test-compat bench bench-smoke bench-setup format
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: build-release
 	$(VENV)/bin/synapse-agent-rs bench $(DEMO_ARGS)
 
 ## Sets everything up and runs every test and check.
-test: build-dev lint test-rust test-python bench-smoke
+test: build-dev lint test-rust test-python test-compat bench-smoke
 
 lint: lint-rust lint-python
 
@@ -43,6 +43,11 @@ lint-python: build-dev
 
 test-rust:
 	cargo test -q
+
+## Next to the real synapse-sdk (from PyPI, with its dependencies, in CPython 3.12 venvs):
+## both install orders, upgrade and reinstall of each, install(), and the parity check.
+test-compat: build-dev
+	$(PY) tests/compat/coexist.py
 
 test-python: build-dev
 	$(VENV)/bin/pytest -q

@@ -358,6 +358,11 @@ class RayClientMixin(BaseAgentClient):
         return TailRequest(job_id, timeout, 'http')
 
     @endpoint
+    def get_gpu_status(self) -> Request[JSONObject]:
+        """GPU status of the cluster (dict)."""
+        return Request('GET', 'gpu_status/')
+
+    @endpoint
     def list_nodes(self) -> Request[JSONList]:
         """The cluster's nodes (list)."""
         return Request('GET', 'nodes/')
@@ -394,17 +399,12 @@ class RayClientMixin(BaseAgentClient):
 
 
 class AgentEndpointsMixin(RayClientMixin):
-    """Agent health, GPUs and plugin execution, on top of the Ray operations."""
+    """Agent health and plugin releases, on top of the Ray operations."""
 
     @endpoint
     def health_check(self) -> Request[JSONObject]:
         """The agent's health (dict)."""
         return Request('GET', 'health/')
-
-    @endpoint
-    def get_gpu_status(self) -> Request[JSONObject]:
-        """GPU status of the cluster (dict)."""
-        return Request('GET', 'gpu_status/')
 
     @endpoint
     def list_plugin_releases(

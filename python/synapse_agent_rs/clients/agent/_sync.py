@@ -191,6 +191,14 @@ class AgentClient(
         """Restarts the agent's containers with their current images; ``wait=True`` waits until it is back."""
         return self._system_operation('restart', None, wait, timeout, poll_interval)
 
+    def reset_connection(self) -> None:
+        """Drops the pooled connections; the next request opens a new one. Open streams keep theirs."""
+        self._core = self._build_core()
+
+    def exists(self, api: str, *args: Any, **kwargs: Any) -> bool:
+        """Whether the paginated endpoint ``api`` (a method name, called with the arguments) has results."""
+        return bool(getattr(self, api)(*args, **kwargs)['count'] > 0)
+
     def close(self) -> None:
         """Drops the pooled connections; later calls raise ``ClientClosedError``.
 
