@@ -108,7 +108,7 @@ def accelerate() -> None:
         check("SDK tail before install() is the SDK's (requests)", 'python-requests' in user_agent_of_tail())
         check('install() routes the SDK through our core', synapse_agent_rs.install() is True)
         check('install() is idempotent', synapse_agent_rs.install() is True and synapse_agent_rs.installed())
-        check('SDK tail after install() is ours (no requests)', 'python-requests' not in user_agent_of_tail())
+        check('SDK tail after install() is ours', user_agent_of_tail().startswith('synapse-agent-rs/'))
         check(
             'same signature, still a generator function',
             inspect.signature(RayClientMixin.tail_job_logs) == signature
