@@ -75,16 +75,7 @@ fn bundle(path: &Path) -> Result<RootCertStore> {
 /// Mozilla roots only when the system has no store at all (a bare container).
 fn default_roots(trust_env: bool) -> Result<RootCertStore> {
     let env_set = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some_and(|p| !p.is_empty()));
-    let found = if trust_env || !env_set {
-        rustls_native_certs::load_native_certs()
-    } else {
-        // The system's directories without the environment's say.
-        let mut all = rustls_native_certs::CertificateResult::default();
-        for dir in openssl_probe::candidate_cert_dirs() {
-            all.certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
-        }
-        all
-    };
+    let found = if trust_env && env_set { rustls_native_certs::load_native_certs() } else { system_store() };
     if trust_env && env_set {
         if let Some(e) = found.errors.first() {
             return Err(Error::InvalidArgument(format!(
@@ -97,6 +88,35 @@ fn default_roots(trust_env: bool) -> Result<RootCertStore> {
         return Ok(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() });
     }
     store(found.certs, "the system certificate store")
+}
+
+/// Where Linux and BSD distributions put their CA bundle (OpenSSL's `CAfile`).
+const SYSTEM_BUNDLES: [&str; 5] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The operating system's CAs, without the environment's say. On Linux one bundle file when
+/// the system has one: reading the hashed directory as well would parse every CA twice
+/// (three times slower to make a client).
+fn system_store() -> rustls_native_certs::CertificateResult {
+    if cfg!(any(target_os = "macos", target_os = "windows")) {
+        return rustls_native_certs::load_native_certs();
+    }
+    if let Some(file) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
+        let found = rustls_native_certs::load_certs_from_paths(Some(file), None);
+        if !found.certs.is_empty() {
+            return found;
+        }
+    }
+    let mut all = rustls_native_certs::CertificateResult::default();
+    for dir in openssl_probe::candidate_cert_dirs() {
+        all.certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+    }
+    all
 }
 
 fn store(certs: Vec<CertificateDer<'static>>, what: &str) -> Result<RootCertStore> {
