@@ -83,10 +83,12 @@ bench-smoke: build-dev bench-setup
 	$(PY) benches/tail_bench.py --lines 20000 --streams 50 --per-stream 200
 	$(PY) benches/harness.py $(SMOKE) --rust-consumer target/debug/examples/rust_consumer \
 	  --json benches/results/smoke.json
+	$(PY) benches/many_bench.py --streams 1,20 --total 2000 --ray-actors ''
 
 bench: build-release bench-setup
 	cargo build -q --release --example rust_consumer
 	$(PY) benches/harness.py --markdown BENCHMARKS.md --command 'make bench'
+	$(PY) benches/many_bench.py --markdown BENCHMARKS.md
 
 format: setup
 	cargo fmt --all

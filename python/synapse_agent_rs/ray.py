@@ -77,6 +77,8 @@ class ShardProgress:
     running: bool = True
     error: str | None = None
     """Why the shard stopped short: its sink raised, or its actor died too often."""
+    seconds: float = 0.0
+    """Time this attempt spent tailing, in its actor."""
 
     def ended(self) -> set[str]:
         return set(self.completed) | set(self.failures)
@@ -188,6 +190,7 @@ class _ShardWorker:
         if self._follow is not None:
             threading.Thread(target=self._poll, args=(client, stream), daemon=True).start()
         seq: dict[str, int] = {}
+        start = time.perf_counter()
         try:
             with stream:
                 for job, item in stream.events():
@@ -211,6 +214,7 @@ class _ShardWorker:
                 self._progress.error = f'{type(e).__name__}: {e}'
         with self._lock:
             self._progress.running = False
+            self._progress.seconds = time.perf_counter() - start
         return self.progress()
 
     def _poll(self, client: AgentClient, stream: Any) -> None:
@@ -234,7 +238,15 @@ class _ShardWorker:
         with self._lock:
             p = self._progress
             return ShardProgress(
-                p.shard, p.attempt, list(p.jobs), p.lines, list(p.completed), dict(p.failures), p.running, p.error
+                p.shard,
+                p.attempt,
+                list(p.jobs),
+                p.lines,
+                list(p.completed),
+                dict(p.failures),
+                p.running,
+                p.error,
+                p.seconds,
             )
 
     def stop(self) -> None:
@@ -406,6 +418,7 @@ class FanOut:
             {**before.failures, **now.failures},
             now.running,
             now.error or before.error,
+            before.seconds + now.seconds,
         )
 
     def _collect(self) -> None:
