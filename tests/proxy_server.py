@@ -40,14 +40,23 @@ class ProxyServer:
         protocols: what the proxy speaks.
         auth: ``'user:password'`` the proxy requires, or ``None``.
         log_dir: where its log goes.
+        tls: ``(certificate_file, key_file)``: clients reach the proxy itself over TLS (``https://``).
     """
 
-    def __init__(self, log_dir: Path, protocols: str = 'http+socks5', auth: str | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        protocols: str = 'http+socks5',
+        auth: str | None = None,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.auth = auth
         self._log_path = log_dir / f'pproxy-{self.port}.log'
-        listen = f'{protocols}://127.0.0.1:{self.port}' + (f'#{auth}' if auth else '')
+        listen = f'{protocols}{"+ssl" if tls else ""}://127.0.0.1:{self.port}' + (f'#{auth}' if auth else '')
         self._args = [sys.executable, '-c', _RUN, '-l', listen, '-v', '--auth', '0']
+        if tls:
+            self._args += ['--ssl', ','.join(tls)]
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, scheme: str = 'http', credentials: str | None = None) -> str:

@@ -241,3 +241,18 @@ def test_the_async_client_goes_through_the_proxy(proxy: ProxyServer, agent: Fake
     before = proxy.connections_to(agent.port)
     assert asyncio.run(run()) == ('job-1', LINES, LINES)
     assert proxy.wait_for_connections(agent.port, before + 2) >= before + 2, proxy.log()
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_an_https_proxy_is_reached_over_tls(agent: FakeAgent, tmp_path: Path, path: str) -> None:
+    # TLS to the proxy, verified with the client's trusted CAs; the agent's traffic inside.
+    ca = trustme.CA()
+    leaf = ca.issue_cert('127.0.0.1')
+    cert, key, ca_file = tmp_path / 'proxy.pem', tmp_path / 'proxy.key', tmp_path / 'ca.pem'
+    cert.write_bytes(b''.join(blob.bytes() for blob in leaf.cert_chain_pems))
+    key.write_bytes(leaf.private_key_pem.bytes())
+    ca.cert_pem.write_to_path(str(ca_file))
+    with ProxyServer(tmp_path, protocols='http', tls=(str(cert), str(key))) as server:
+        through(server, agent, AgentClient(agent.url, TOKEN, proxy=server.url('https'), verify=str(ca_file)), path)
+        with pytest.raises(ClientConnectionError, match=r'certificate problem with 127\.0\.0\.1'):
+            use(AgentClient(agent.url, TOKEN, proxy=server.url('https')), path)  # the proxy's CA is not trusted
