@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python test-compat bench bench-smoke bench-setup format
+.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python test-compat test-wheel docs bench bench-smoke bench-setup format
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: build-release
 	$(VENV)/bin/synapse-agent-rs bench $(DEMO_ARGS)
 
 ## Sets everything up and runs every test and check.
-test: build-dev lint test-rust test-python test-compat bench-smoke
+test: build-dev lint test-rust test-python test-compat test-wheel docs bench-smoke
 
 lint: lint-rust lint-python
 
@@ -36,8 +36,8 @@ lint-rust:
 	cargo clippy --all-targets -q -- -D warnings
 
 lint-python: build-dev
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/ruff format --check python tests benches examples
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest synapse_agent_rs._core --allowlist stubtest-allowlist.txt
 
@@ -51,6 +51,15 @@ test-compat: build-dev
 
 test-python: build-dev
 	$(VENV)/bin/pytest -q
+
+## The documentation site (mkdocs-material, API reference from the docstrings), warnings as errors.
+docs: build-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d site
+
+## Packaging: wheel and sdist built, the wheel installed in a fresh venv without Rust on PATH,
+## its metadata and files checked, the demo run from it (.ci/wheel-test.sh).
+test-wheel: setup
+	bash .ci/wheel-test.sh
 
 ## Benchmarks are not tests: CI runs the harness once at a small N to prove it still works
 ## (`bench-smoke`, dev build, a few seconds); `bench` is the full run that writes BENCHMARKS.md.

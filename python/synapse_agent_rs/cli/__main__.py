@@ -2,4 +2,5 @@
 
 from synapse_agent_rs.cli import entry
 
-entry()
+if __name__ == '__main__':  # importing the module (documentation tools do) runs nothing
+    entry()

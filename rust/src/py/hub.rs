@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,6 +14,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
+use crate::py::wakeup::{self, Socket};
 use crate::queue::Wake;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -23,7 +22,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// The thread-safe half of a hub: what reader tasks touch.
 struct Signal {
     ready: Mutex<Vec<u64>>,
-    wake_tx: UnixStream,
+    wake_tx: Socket,
 }
 
 impl Signal {
@@ -43,7 +42,7 @@ impl Signal {
 #[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct Hub {
     signal: Arc<Signal>,
-    wake_rx: UnixStream,
+    wake_rx: Socket,
     /// Futures of parked consumers, by id. Only touched with the GIL held.
     parked: Mutex<HashMap<u64, Py<PyAny>>>,
 }
@@ -52,7 +51,7 @@ pub struct Hub {
 impl Hub {
     #[new]
     fn new() -> PyResult<Self> {
-        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        let (wake_tx, wake_rx) = wakeup::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         Ok(Self {
@@ -63,8 +62,8 @@ impl Hub {
     }
 
     /// The file descriptor the event loop watches.
-    fn fileno(&self) -> i32 {
-        self.wake_rx.as_raw_fd()
+    fn fileno(&self) -> i64 {
+        wakeup::fileno(&self.wake_rx)
     }
 
     /// Resolves the futures of every consumer woken since the last call (the loop's reader callback).

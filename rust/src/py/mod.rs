@@ -13,3 +13,4 @@ pub mod report;
 pub mod stream;
 pub mod utils;
 pub mod wait;
+pub mod wakeup;

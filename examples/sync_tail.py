@@ -1,0 +1,37 @@
+"""Tail one job's log with the blocking client, and see what the stream did.
+
+python examples/sync_tail.py [job_id]
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from _agent import agent
+
+from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.exceptions import ClientError
+
+
+def main() -> int:
+    job_id = sys.argv[1] if len(sys.argv) > 1 else 'raysubmit_example'
+    # Our records (stream opened over which protocol, fallbacks) on the standard logging module.
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger('synapse_agent_rs').setLevel(logging.DEBUG)
+    with agent({job_id: [f'epoch {i}: loss={1 / (i + 1):.3f}' for i in range(5)]}) as (url, token):
+        with AgentClient(url, token) as client:
+            print('health:', client.health_check())
+            try:
+                with client.tail_job_logs(job_id) as stream:  # protocol='auto': WebSocket, else HTTP
+                    for line in stream:
+                        print(line)
+                print(stream)  # <LineStream job_id='...' protocol='websocket' (auto) state='ended' lines=5 ...>
+            except ClientError as e:
+                print(f'failed with {e.status_code}: {e}', file=sys.stderr)
+                return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
