@@ -314,3 +314,25 @@ def test_logging_costs_nothing_per_line(fake_agent: FakeAgent, records: Records,
     assert sum(1 for _ in client.tail_job_logs('many', protocol='http')) == 5000
     assert checks == [logging.WARNING]
     assert len(records.records) == before
+
+
+def test_a_loop_that_cannot_watch_sockets_gets_a_clear_error(fake_agent: FakeAgent) -> None:
+    """Windows' ProactorEventLoop has no add_reader; such a loop is told what to use instead."""
+    fake_agent.add_job('quiet', ['a'], fault='silence')
+
+    class NoReaderLoop(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: Any) -> None:
+            raise NotImplementedError
+
+    async def main() -> None:
+        async with AsyncAgentClient(fake_agent.url, TOKEN) as client, client.tail_job_logs('quiet') as stream:
+            with pytest.raises(RuntimeError, match='WindowsSelectorEventLoopPolicy'):
+                # Nothing is ready at first (or after 'a'): the stream must wait on the loop.
+                while True:
+                    await stream.__anext__()
+
+    loop = NoReaderLoop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

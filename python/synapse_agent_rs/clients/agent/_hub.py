@@ -21,7 +21,14 @@ def current() -> tuple[asyncio.AbstractEventLoop, Hub]:
     hub = _hubs.get(loop)
     if hub is None:
         hub = Hub()
-        loop.add_reader(hub.fileno(), hub.drain)
+        try:
+            loop.add_reader(hub.fileno(), hub.drain)
+        except NotImplementedError:
+            # Windows' default ProactorEventLoop watches no sockets.
+            raise RuntimeError(
+                f'{type(loop).__name__} cannot watch sockets (loop.add_reader); on Windows run the async '
+                'client on a selector loop: asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())'
+            ) from None
         # Dropped with the loop: the loop holds the hub (through its reader), never the reverse.
         _hubs[loop] = hub
     return loop, hub
