@@ -101,5 +101,5 @@ bench: build-release bench-setup
 
 format: setup
 	cargo fmt --all
-	$(VENV)/bin/ruff check --fix python tests benches
-	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches examples
+	$(VENV)/bin/ruff format python tests benches examples
