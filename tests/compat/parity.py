@@ -19,10 +19,11 @@ import sys
 from typing import Any
 
 ALLOWED: dict[str, str] = {
-    'AgentClient.requests_session': 'no requests.Session: REST and streams run on the Rust core (reqwest)',
-    'AgentClient.long_poll_handler': 'the Redis long-poll mode of the SDK is not supported: requests go to the agent',
-    'AgentClient.__init__(long_poll_handler)': 'the Redis long-poll mode of the SDK is not supported',
-    'AsyncAgentClient.timeout': 'a dict {"connect", "read"} on both clients (the SDK async: a number or httpx.Timeout)',
+    # The same reasons as the README's "where we differ" table.
+    'AgentClient.long_poll_handler': 'no Redis long-poll mode: requests go to the agent, on the Rust core',
+    'AgentClient.__init__(long_poll_handler)': 'no Redis long-poll mode: requests go to the agent, on the Rust core',
+    'AgentClient.requests_session': 'no requests.Session: requests go to the agent, on the Rust core',
+    'AsyncAgentClient.timeout': "one timeout shape: {'connect': s, 'read': s} on both clients (a number is accepted)",
 }
 
 # The SDK's names whose objects we compare, and where ours are.
