@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -340,3 +342,42 @@ def test_network_helpers_take_the_sdks_parameter_names() -> None:
         'validate_timeout': ['timeout', 'max_timeout'],
         'sanitize_error_message': ['error_msg', 'context', 'secrets'],
     }
+
+
+# --- an answer that breaks off ------------------------------------------------------------
+
+
+def _half_answer_server() -> tuple[socket.socket, threading.Thread]:
+    """A raw HTTP server on 127.0.0.1 that sends headers and part of the body, then closes."""
+    server = socket.create_server(('127.0.0.1', 0))
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _addr = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"sta')
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def test_an_answer_that_breaks_off_is_a_response_incomplete_error() -> None:
+    server, thread = _half_answer_server()
+    url = f'http://127.0.0.1:{server.getsockname()[1]}'
+    try:
+        with pytest.raises(ClientResponseIncompleteError) as info:
+            AgentClient(url, TOKEN).stop_job('job-1')
+        assert info.value.status_code == 503 and isinstance(info.value, ClientConnectionError)
+        assert 'broke off' in str(info.value) and 'POST /jobs/job-1/stop/' in str(info.value)
+
+        async def call() -> None:
+            async with AsyncAgentClient(url, TOKEN) as client:
+                await client.health_check()
+
+        with pytest.raises(ClientResponseIncompleteError):
+            asyncio.run(call())
+    finally:
+        thread.join(timeout=10)
+        server.close()

@@ -55,7 +55,8 @@ pub async fn whole(mut response: Response, max: u64) -> Result<Bytes> {
         return Err(too_large());
     }
     let mut out = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(send_error)? {
+    // Past the headers, a broken connection means the request was received: `Incomplete`.
+    while let Some(chunk) = response.chunk().await.map_err(|e| send_error(e).incomplete())? {
         if (out.len() + chunk.len()) as u64 > max {
             return Err(too_large());
         }

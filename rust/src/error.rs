@@ -31,6 +31,9 @@ pub enum Error {
     Remote(String),
     /// The connection could not be made, or broke.
     Connection { detail: String, source: Option<Source> },
+    /// The answer started (its headers came), then the connection broke: the request has
+    /// probably been processed, so it must not be sent again blindly.
+    Incomplete { detail: String, source: Option<Source> },
     /// The WebSocket peer violated the protocol.
     WebSocket { detail: String, source: Option<Source> },
 }
@@ -39,9 +42,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidArgument(detail) | Self::Timeout(detail) | Self::Remote(detail) => f.write_str(detail),
-            Self::Status { detail, .. } | Self::Connection { detail, .. } | Self::WebSocket { detail, .. } => {
-                f.write_str(detail)
-            }
+            Self::Status { detail, .. }
+            | Self::Connection { detail, .. }
+            | Self::Incomplete { detail, .. }
+            | Self::WebSocket { detail, .. } => f.write_str(detail),
             Self::LimitExceeded { limit, max } => {
                 write!(f, "stream limit exceeded: more than {}", count_of(*max, limit))
             }
@@ -68,7 +72,7 @@ impl Error {
             Self::TooLarge { .. } => 413,
             Self::LimitExceeded { .. } => 429,
             Self::Remote(_) => 500,
-            Self::Connection { .. } | Self::WebSocket { .. } => 503,
+            Self::Connection { .. } | Self::Incomplete { .. } | Self::WebSocket { .. } => 503,
         }
     }
 
@@ -79,6 +83,17 @@ impl Error {
         E: std::error::Error + Send + Sync + 'static,
     {
         Self::Connection { detail: format!("{context}: {}", innermost(&cause)), source: Some(Arc::new(cause)) }
+    }
+
+    /// This error as a broken answer (`Incomplete`) when it is a connection failure.
+    #[must_use]
+    pub fn incomplete(self) -> Self {
+        match self {
+            Self::Connection { detail, source } => {
+                Self::Incomplete { detail: format!("the answer broke off: {detail}"), source }
+            }
+            other => other,
+        }
     }
 
     /// A connection-level failure known only by its description.
@@ -102,7 +117,9 @@ impl Error {
     /// The underlying failure, if one is known.
     pub fn source_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match self {
-            Self::Connection { source, .. } | Self::WebSocket { source, .. } => source.as_deref(),
+            Self::Connection { source, .. } | Self::Incomplete { source, .. } | Self::WebSocket { source, .. } => {
+                source.as_deref()
+            }
             _ => None,
         }
     }
@@ -113,7 +130,9 @@ impl Error {
         let detail = match &mut self {
             Self::Status { code: 404 | 408 | 503, detail, .. } => detail,
             Self::Timeout(detail) => detail,
-            Self::Connection { detail, .. } | Self::WebSocket { detail, .. } => detail,
+            Self::Connection { detail, .. } | Self::Incomplete { detail, .. } | Self::WebSocket { detail, .. } => {
+                detail
+            }
             _ => return self,
         };
         *detail = format!("{context}: {detail}");
@@ -285,6 +304,14 @@ pub fn sanitize(text: &str, secrets: &Secrets) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_connection_failures_become_incomplete_answers() {
+        let broken = Error::connection_msg("reset").incomplete();
+        assert!(matches!(&broken, Error::Incomplete { detail, .. } if detail == "the answer broke off: reset"));
+        assert_eq!(broken.status_code(), 503);
+        assert!(matches!(Error::Timeout("slow".into()).incomplete(), Error::Timeout(_)));
+    }
 
     #[test]
     fn status_codes_follow_the_protocol_table() {

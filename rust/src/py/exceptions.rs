@@ -16,6 +16,7 @@ fn class_name(error: &Error) -> &'static str {
         Error::TooLarge { .. } => "ResponseTooLargeError",
         Error::Remote(_) => "ServerError",
         Error::Connection { .. } => "ClientConnectionError",
+        Error::Incomplete { .. } => "ClientResponseIncompleteError",
         Error::WebSocket { .. } => "WebSocketError",
         Error::Status { code, .. } => match code {
             400 | 422 => "ValidationError",
