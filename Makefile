@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python test-compat test-wheel docs bench bench-smoke bench-setup format
+.PHONY: fuzz fuzz-smoke fuzz-setup demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python test-compat test-wheel docs bench bench-smoke bench-setup format
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: build-release
 	$(VENV)/bin/synapse-agent-rs bench $(DEMO_ARGS)
 
 ## Sets everything up and runs every test and check.
-test: build-dev lint test-rust test-python test-compat test-wheel docs bench-smoke
+test: build-dev lint test-rust test-python test-compat test-wheel docs bench-smoke fuzz-smoke
 
 lint: lint-rust lint-python
 
@@ -102,4 +102,4 @@ bench: build-release bench-setup
 format: setup
 	cargo fmt --all
 	$(VENV)/bin/ruff check --fix python tests benches examples
-	$(VENV)/bin/ruff format python tests benches examples
+	$(VENV)/bin/ruff format python tests benches examples fuzz-smoke
