@@ -263,6 +263,20 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_neither_overflows_the_stack_nor_panics() {
+        for depth in [127, 128, 129, 4_000, 1_000_000] {
+            let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let text = format!(r#"{{"type":"log","message":{nested}}}"#);
+            match decode(&text) {
+                Event::Line(line) => assert!(line == nested || line == text, "depth {depth}"),
+                other => panic!("depth {depth}: {other:?}"),
+            }
+            let _ = decode(&"{".repeat(depth));
+            let _ = decode(&format!(r#"{{"message":{}"#, "{\"a\":".repeat(depth)));
+        }
+    }
+
+    #[test]
     fn sse_fields() {
         assert_eq!(sse_data("data: x"), Some("x"));
         assert_eq!(sse_data("data:x"), Some("x"));

@@ -305,6 +305,14 @@ impl FrameReader {
         }
     }
 
+    /// Payload bytes received so far of the data message still arriving (0 between messages),
+    /// so that `max_bytes` counts a message as it streams in, not only once it is complete.
+    pub fn partial_len(&self) -> u64 {
+        let Some(message) = &self.message else { return 0 };
+        let unread = self.current.filter(|c| !c.header.is_control()).map_or(0, |c| c.remaining);
+        message.len.saturating_sub(unread)
+    }
+
     /// The size limit of one message.
     #[inline]
     fn limit(&self) -> u64 {

@@ -152,6 +152,8 @@ pub async fn read(socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<()> 
                 }
             };
         pinged = false;
+        // Bytes of a message still arriving count now, not when (if ever) its last frame comes.
+        let step = step.and_then(|()| em.partial(conn.partial_len()).map_err(Stop::Halt));
         let done = match step {
             Ok(()) => false,
             Err(Stop::Halt(Halt::Complete)) => true,
@@ -253,7 +255,8 @@ impl Conn {
                     }
                 });
                 self.at += used?;
-                if paused || self.pong.is_some() {
+                // A long message in progress: hand back so its bytes are checked against the limits.
+                if paused || self.pong.is_some() || self.frames.partial_len() >= READ_BUFFER as u64 {
                     return Poll::Ready(Ok(()));
                 }
                 continue;
@@ -267,6 +270,11 @@ impl Conn {
                 Poll::Ready(Ok(())) => (self.at, self.end) = (0, buf.filled().len()),
             }
         }
+    }
+
+    /// Payload bytes received so far of the data message still arriving.
+    pub fn partial_len(&self) -> u64 {
+        self.frames.partial_len()
     }
 
     /// Sends a control or data message through tungstenite; a write that cannot finish in
