@@ -48,7 +48,13 @@ impl LineStream {
             if let Some(waiter) = waiter {
                 py.detach(|| waiter.wait(SLICE));
             }
-            py.check_signals()?;
+            if let Err(interrupt) = py.check_signals() {
+                // Ctrl-C abandons the stream: its connection closes now, not at garbage collection.
+                if let Ok(mut this) = slf.try_borrow_mut() {
+                    this.cursor.close(py);
+                }
+                return Err(interrupt);
+            }
         }
     }
 }
