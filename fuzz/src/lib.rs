@@ -10,3 +10,5 @@ pub mod events;
 pub mod limits;
 #[path = "../../rust/src/lines.rs"]
 pub mod lines;
+#[path = "../../rust/src/text.rs"]
+pub mod text;

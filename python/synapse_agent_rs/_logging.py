@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from synapse_agent_rs import _core
+
 LOGGER = logging.getLogger('synapse_agent_rs')
 
 T = TypeVar('T')
@@ -23,7 +25,12 @@ def stream_logger(job_id: str, protocol: str) -> logging.Logger | None:
     """The logger for a new stream when it would write anything (WARNING or below), else ``None``."""
     if not LOGGER.isEnabledFor(logging.WARNING):
         return None
-    LOGGER.debug('log stream of job %s: connecting (protocol %s)', job_id, protocol)
+    # The id is checked only after this record: an invalid one (a token pasted by mistake) is not shown.
+    try:
+        shown = _core.validate_resource_id(job_id, 'job_id')
+    except Exception:
+        shown = '(invalid id)'
+    LOGGER.debug('log stream of job %s: connecting (protocol %s)', shown, protocol)
     return LOGGER
 
 

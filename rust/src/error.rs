@@ -168,6 +168,28 @@ impl fmt::Debug for Secrets {
     }
 }
 
+/// A token and the escaped forms of it that differ from it.
+fn escaped_forms(token: &str) -> Vec<String> {
+    let json = token.replace('\\', "\\\\").replace('"', "\\\"");
+    let json_slash = json.replace('/', "\\/");
+    let mut percent = String::new();
+    for b in token.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            percent.push(char::from(b));
+        } else {
+            percent.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let lower = percent.to_ascii_lowercase();
+    let mut forms = vec![token.to_owned()];
+    for form in [json, json_slash, percent, lower] {
+        if !forms.contains(&form) && form.len() > token.len() {
+            forms.push(form);
+        }
+    }
+    forms
+}
+
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -175,8 +197,11 @@ fn is_word(c: char) -> bool {
 impl Secrets {
     /// Collects the non-empty tokens, longest first so that a token inside another one
     /// cannot leave part of the longer one behind.
+    ///
+    /// The forms a token takes when a server echoes it escaped are secrets too: JSON-escaped
+    /// (`a\/b`, `a\"b`) and percent-encoded (`a%2Fb`).
     pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut tokens: Vec<String> = tokens.into_iter().filter(|t| !t.is_empty()).map(str::to_owned).collect();
+        let mut tokens: Vec<String> = tokens.into_iter().filter(|t| !t.is_empty()).flat_map(escaped_forms).collect();
         tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
         tokens.dedup();
         Self(tokens)
@@ -232,6 +257,12 @@ const SECRET_KEYS: [&[u8]; 6] = [b"authorization", b"token", b"api_key", b"apike
 
 /// Authorization schemes whose value follows after a space: `SYNAPSE-User: Token abc`.
 const SCHEMES: [&[u8]; 3] = [b"token", b"bearer", b"basic"];
+
+/// Whether a field name looks like it holds a secret (`agent_token`, `Authorization`, ...).
+pub fn is_secret_key(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|k| lower.as_bytes().windows(k.len()).any(|w| w == *k))
+}
 
 fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
@@ -362,6 +393,14 @@ mod tests {
         // Long tokens go wherever they are.
         let long = Secrets::new(["0123456789abcdef0123"]);
         assert_eq!(long.scrub("Token0123456789abcdef0123x"), "Token***x");
+    }
+
+    #[test]
+    fn escaped_forms_are_scrubbed_too() {
+        let secrets = Secrets::new(["ab/c+d=\"e"]);
+        for text in [r#"ab\/c+d=\"e"#, r#"ab/c+d=\"e"#, "ab%2Fc%2Bd%3D%22e", "ab%2fc%2bd%3d%22e", "ab/c+d=\"e"] {
+            assert_eq!(secrets.scrub(&format!("x {text} y")), "x *** y", "{text}");
+        }
     }
 
     #[test]

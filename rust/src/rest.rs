@@ -96,19 +96,20 @@ const MAX_ERROR_BODY: usize = body::ERROR_BODY_CAP;
 /// it is not empty and not too long.
 pub fn status_error(code: u16, body: &str, secrets: &Secrets) -> Error {
     let trimmed = body.trim();
-    let whole = (!trimmed.is_empty() && trimmed.len() <= MAX_ERROR_BODY).then(|| secrets.clean(trimmed));
+    let whole = (!trimmed.is_empty() && trimmed.len() <= MAX_ERROR_BODY)
+        .then(|| parse_clean(trimmed, secrets).map_or_else(|| secrets.clean(trimmed), |v| v.to_string()));
     Error::Status { code, detail: detail_of(code, body, secrets), body: whole }
 }
 
 /// The user-facing detail of an error answer: its JSON `detail` (or the body), scrubbed and bounded.
 pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
-    let from_json = serde_json::from_str::<Value>(body).ok().and_then(|v| match v.get("detail") {
+    let from_json = parse_clean(body, secrets).and_then(|v| match v.get("detail") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
         None => None,
     });
     // Scrub before truncating, so that a cut cannot leave part of a token behind.
-    let mut detail = secrets.clean(from_json.as_deref().unwrap_or_else(|| body.trim()));
+    let mut detail = from_json.unwrap_or_else(|| secrets.clean(body.trim()));
     if detail.is_empty() {
         detail = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("error").to_owned();
     }
@@ -118,6 +119,32 @@ pub fn detail_of(code: u16, body: &str, secrets: &Secrets) -> String {
         detail.push('…');
     }
     detail
+}
+
+/// A JSON body parsed, then scrubbed string by string. Scrubbing the raw text is not enough:
+/// JSON may escape a token (`a\/b` for `a/b`, `\u00e9`), and parsing would restore it.
+fn parse_clean(body: &str, secrets: &Secrets) -> Option<Value> {
+    let mut value = serde_json::from_str::<Value>(body).ok()?;
+    clean_json(&mut value, secrets);
+    Some(value)
+}
+
+fn clean_json(value: &mut Value, secrets: &Secrets) {
+    match value {
+        Value::String(s) => *s = secrets.clean(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| clean_json(v, secrets)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                if v.is_string() && crate::error::is_secret_key(&key) {
+                    v = Value::String("***".into());
+                }
+                clean_json(&mut v, secrets);
+                map.insert(secrets.clean(&key), v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Maps a reqwest failure of a request through `transport`: naming the proxy when it failed.
@@ -164,6 +191,15 @@ mod tests {
         assert_eq!(decode(StatusCode::OK, b"plain"), Body::Text("plain".into()));
         assert_eq!(decode(StatusCode::OK, b" \n"), Body::Empty);
         assert_eq!(decode(StatusCode::NO_CONTENT, b"x"), Body::Empty);
+    }
+
+    #[test]
+    fn json_escapes_cannot_hide_a_token() {
+        let secrets = Secrets::new(["ab/cd+ef=="]);
+        let body = r#"{"detail": "bad ab\/cd+ef==", "echo": {"agent_token": "zz", "list": ["ab\/cd+ef=="]}}"#;
+        assert_eq!(detail_of(401, body, &secrets), "bad ***");
+        let Error::Status { body: Some(whole), .. } = status_error(401, body, &secrets) else { panic!() };
+        assert!(!whole.contains("ab/cd") && !whole.contains("ab\\/cd") && !whole.contains("zz"), "{whole}");
     }
 
     #[test]
