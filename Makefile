@@ -102,4 +102,25 @@ bench: build-release bench-setup
 format: setup
 	cargo fmt --all
 	$(VENV)/bin/ruff check --fix python tests benches examples
-	$(VENV)/bin/ruff format python tests benches examples fuzz-smoke
+	$(VENV)/bin/ruff format python tests benches examples
+
+## Fuzzing (cargo-fuzz, libFuzzer) of the sans-IO modules: line splitter, event decoder, limit
+## accounting, scrubber. CI runs each target FUZZ_SECONDS (30) from the committed seeds in
+## fuzz/seeds; `make fuzz FUZZ_SECONDS=600` is the long run. cargo-fuzz needs nightly flags:
+## RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
+FUZZ_TARGETS := lines events limits scrub
+FUZZ_SECONDS ?= 30
+fuzz: export RUSTC_BOOTSTRAP := 1
+
+fuzz-setup:
+	command -v cargo-fuzz >/dev/null || cargo install -q --locked cargo-fuzz
+
+fuzz: fuzz-setup
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t && \
+	  cargo fuzz run $$t fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    2>&1 | grep -E '^(Done|stat::number_of_executed_units)|ERROR|panicked|SUMMARY|Test unit written' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+fuzz-smoke: fuzz
