@@ -97,6 +97,7 @@ def worker_old(url: str, jobs: int, protocol: str) -> dict[str, Any]:
     first: dict[str, float] = {}
     counts = [0]
     failed = [0]
+    reasons: dict[str, int] = {}
 
     async def tail(client: Any, name: str, start: float) -> None:
         n = 0
@@ -105,8 +106,10 @@ def worker_old(url: str, jobs: int, protocol: str) -> dict[str, Any]:
                 if n == 0:
                     first[name] = time.perf_counter() - start
                 n += 1
-        except Exception:
+        except Exception as e:
             failed[0] += 1
+            reason = f'{type(e).__name__}: {e}'[:80]
+            reasons[reason] = reasons.get(reason, 0) + 1
         counts[0] += n
 
     async def main() -> float:
@@ -123,6 +126,7 @@ def worker_old(url: str, jobs: int, protocol: str) -> dict[str, Any]:
         'first_last': max(first.values()) if first else None,
         'rss': rss_mib(),
         'failed': failed[0],
+        'reason': max(reasons, key=lambda r: reasons[r]) if reasons else None,
     }
 
 
@@ -217,7 +221,9 @@ def row(label: str, streams: int, per: int, r: dict[str, Any]) -> str:
     rate = r['lines'] / r['seconds'] if r['seconds'] else 0
     first = f'{r["first_last"] * 1000:,.0f}' if r.get('first_last') is not None else 'n/a'
     rss = f'{r["rss"]:,.0f}' if r.get('rss') is not None else 'n/a'
-    lines = f'{r["lines"]:,}' + (f' ({r["failed"]} failed)' if r.get('failed') else '')
+    lines = f'{r["lines"]:,}' + (f' ({r["failed"]:,} failed)' if r.get('failed') else '')
+    if r.get('reason'):
+        lines += f', mostly `{r["reason"]}`'
     if r.get('wall') is not None:
         lines += f' in {r["wall"]:.1f} s wall'
     return f'| {label} | {shape} | {lines} | {rate:,.0f} | {first} | {rss} |'

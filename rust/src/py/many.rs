@@ -19,6 +19,9 @@ use crate::py::hub::Parking;
 use crate::py::wait::SLICE;
 use crate::queue::Batch;
 
+/// Ends kept in `.ended`: the oldest are forgotten beyond this, so a long `follow_jobs` stays bounded.
+const MAX_ENDED: usize = 10_000;
+
 /// What one step of the iteration hands out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum View {
@@ -91,7 +94,17 @@ impl Reader {
                             Err(e) => to_pyerr_in(py, e, Some(&item.job)).into_value(py).into_any(),
                         };
                         let job = PyString::new(py, &item.job);
-                        self.ended.bind(py).set_item(&job, &outcome)?;
+                        let ended = self.ended.bind(py);
+                        // Re-inserted at the end (a job tailed again), the oldest dropped past the bound.
+                        if ended.contains(&job)? {
+                            ended.del_item(&job)?;
+                        }
+                        ended.set_item(&job, &outcome)?;
+                        if ended.len() > MAX_ENDED {
+                            if let Some((oldest, _)) = ended.iter().next() {
+                                ended.del_item(oldest)?;
+                            }
+                        }
                         if view == View::Events {
                             return Ok(Step::Item(
                                 PyTuple::new(py, [job.into_any(), outcome.into_bound(py)])?.into_any().unbind(),
@@ -143,7 +156,7 @@ macro_rules! common_methods {
                 jobs
             }
 
-            /// Every job that ended so far: job id -> `None` (completed) or its `ClientError`.
+            /// The jobs that ended (the last 10,000): job id -> `None` (completed) or its `ClientError`.
             #[getter]
             fn ended<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
                 self.lock(py).ended.bind(py).copy()

@@ -53,8 +53,9 @@ class BulkTailMixin(Generic[M]):
           yields those and also ``(job_id, None)`` when a job's log completed and
           ``(job_id, error)`` (a ``ClientError``) when its stream failed.
         - Whatever the view, ``.ended`` maps every job that ended so far to ``None`` or its
-          ``ClientError``, and ``.failures`` holds only the failed ones: one job's failure
-          never stops the others, and is never raised from the iteration.
+          ``ClientError`` (the last 10,000 ends, in order), and ``.failures`` holds only the
+          failed ones: one job's failure never stops the others, and is never raised from
+          the iteration.
         - ``.add(job_id)`` and ``.remove(job_id)`` change the set while it runs (``remove``
           closes that stream at once, drops its buffered lines and reports no end for it);
           ``.jobs`` lists the jobs still streaming. The iteration ends when no job is left
