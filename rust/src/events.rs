@@ -262,6 +262,24 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Arbitrary Unicode, bare, as an SSE line and inside a JSON event: no panic, and a
+        /// string message comes back as it was.
+        #[test]
+        fn arbitrary_unicode_decodes_without_panic(text in proptest::prelude::any::<String>()) {
+            let _ = decode(&text);
+            let _ = sse_data(&text).map(decode);
+            let _ = sse_other(&text);
+            let _ = utf8_lossy(text.as_bytes());
+            let event = serde_json::json!({"type": "log", "message": &text}).to_string();
+            match decode(&event) {
+                Event::Line(line) => proptest::prop_assert_eq!(&*line, text.as_str()),
+                Event::Skip => proptest::prop_assert!(text.is_empty()),
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+
     #[test]
     fn deep_nesting_neither_overflows_the_stack_nor_panics() {
         for depth in [127, 128, 129, 4_000, 1_000_000] {
