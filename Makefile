@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: fuzz fuzz-smoke fuzz-setup demo test setup build-dev build-release lint lint-rust lint-python test-rust test-python test-compat test-wheel docs bench bench-smoke bench-setup format
+.PHONY: autobahn autobahn-ci autobahn-setup
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -27,7 +28,7 @@ demo: build-release
 	$(VENV)/bin/synapse-agent-rs bench $(DEMO_ARGS)
 
 ## Sets everything up and runs every test and check.
-test: build-dev lint test-rust test-python test-compat test-wheel docs bench-smoke fuzz-smoke
+test: build-dev lint test-rust test-python test-compat test-wheel docs bench-smoke fuzz-smoke autobahn-ci
 
 lint: lint-rust lint-python
 
@@ -108,7 +109,7 @@ format: setup
 ## accounting, scrubber. CI runs each target FUZZ_SECONDS (30) from the committed seeds in
 ## fuzz/seeds; `make fuzz FUZZ_SECONDS=600` is the long run. cargo-fuzz needs nightly flags:
 ## RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
-FUZZ_TARGETS := lines events limits scrub
+FUZZ_TARGETS := lines events limits scrub ws_frames
 FUZZ_SECONDS ?= 30
 fuzz: export RUSTC_BOOTSTRAP := 1
 
@@ -124,3 +125,26 @@ fuzz: fuzz-setup
 	done
 
 fuzz-smoke: fuzz
+
+## The Autobahn|Testsuite fuzzing server (Python 2.7 code) against our echo client
+## (examples/autobahn_client.rs): `make autobahn` runs every case, CI cases 1-7.
+AB_VENV := tests/autobahn/.venv-py27
+PY27 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/2.7.*/bin/python) $(shell command -v python2.7))
+
+$(AB_VENV)/.installed: tests/autobahn/requirements-py27.txt $(VENV)/.installed
+	test -n "$(PY27)" || { echo "autobahn: no Python 2.7 interpreter (set PY27=...)"; exit 1; }
+	$(VENV)/bin/pip install -q 'virtualenv==20.21.1'
+	rm -rf $(AB_VENV) && $(VENV)/bin/virtualenv -q -p $(PY27) $(AB_VENV)
+	$(AB_VENV)/bin/pip install -q --no-python-version-warning -r tests/autobahn/requirements-py27.txt
+	touch $@
+
+autobahn-setup: $(AB_VENV)/.installed
+
+autobahn: autobahn-setup
+	cargo build -q --release --example autobahn_client
+	$(PY) tests/autobahn/run.py $(AB_VENV)/bin/wstest target/release/examples/autobahn_client
+
+autobahn-ci: autobahn-setup
+	cargo build -q --example autobahn_client
+	$(PY) tests/autobahn/run.py $(AB_VENV)/bin/wstest target/debug/examples/autobahn_client --cases 1,2,3,4,5,6,7
+

@@ -158,9 +158,9 @@ pub async fn read(socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<()> 
             Ok(()) => false,
             Err(Stop::Halt(Halt::Complete)) => true,
             Err(stop) => {
-                let e = conn.end(stop, spec.timeout, &em).await;
+                conn.finish(&stop, spec.timeout).await;
                 em.flush().await;
-                return e.map_or(Ok(()), Err);
+                return stop_error(stop, &em).map_or(Ok(()), Err);
             }
         };
         conn.answer_ping(spec.timeout).await;
@@ -179,6 +179,20 @@ fn on_data(item: Item<'_>, em: &mut Emitter<'_>) -> std::result::Result<bool, Ha
         Item::Ping(_) | Item::Pong(_) | Item::Close(_) => {}
     }
     Ok(!em.full())
+}
+
+/// The error a stream raises when reading stopped (`None`: the server closed normally).
+fn stop_error(stop: Stop, em: &Emitter<'_>) -> Option<Error> {
+    match stop {
+        Stop::Halt(Halt::Complete) | Stop::Close(None | Some((1000, _))) => None,
+        Stop::Halt(Halt::Fail(e)) => Some(e),
+        Stop::Close(Some((code, reason))) => {
+            Some(em.dropped(format_args!("the agent closed the WebSocket with {}", close_code(code, &em.clean(&reason)))))
+        }
+        Stop::Violation(v) => Some(Error::websocket("the agent broke the WebSocket protocol", v)),
+        Stop::Eof => Some(em.dropped("the TCP connection was closed")),
+        Stop::Io(e) => Some(em.dropped_by(e)),
+    }
 }
 
 /// Bytes read from the socket at a time.
@@ -290,32 +304,17 @@ impl Conn {
         }
     }
 
-    /// Completes the close handshake or fails the connection as `stop` requires, and gives
-    /// the error to raise (`None`: the server closed normally).
-    pub async fn end(&mut self, stop: Stop, within: Duration, em: &Emitter<'_>) -> Option<Error> {
-        match stop {
-            Stop::Halt(Halt::Complete) => None,
-            Stop::Halt(Halt::Fail(e)) => Some(e),
+    /// Does what the protocol asks when reading stopped: echo a server's close frame, or
+    /// close with the code of a violation.
+    pub async fn finish(&mut self, stop: &Stop, within: Duration) {
+        let reply = match stop {
             Stop::Close(close) => {
-                let code = close.as_ref().map(|(code, _)| *code);
-                let reply = code.map(|code| CloseFrame { code: CloseCode::from(code), reason: "".into() });
-                self.send(Message::Close(reply), within).await;
-                match close {
-                    None | Some((1000, _)) => None,
-                    Some((code, reason)) => Some(em.dropped(format_args!(
-                        "the agent closed the WebSocket with {}",
-                        close_code(code, &em.clean(&reason))
-                    ))),
-                }
+                close.as_ref().map(|(code, _)| CloseFrame { code: CloseCode::from(*code), reason: "".into() })
             }
-            Stop::Violation(v) => {
-                let reply = CloseFrame { code: CloseCode::from(v.code), reason: v.what.into() };
-                self.send(Message::Close(Some(reply)), within).await;
-                Some(Error::websocket("the agent broke the WebSocket protocol", v))
-            }
-            Stop::Eof => Some(em.dropped("the TCP connection was closed")),
-            Stop::Io(e) => Some(em.dropped_by(e)),
-        }
+            Stop::Violation(v) => Some(CloseFrame { code: CloseCode::from(v.code), reason: v.what.into() }),
+            Stop::Halt(_) | Stop::Eof | Stop::Io(_) => return,
+        };
+        self.send(Message::Close(reply), within).await;
     }
 
     /// The socket, to write data messages (the Autobahn echo client does).
