@@ -95,7 +95,16 @@ bench-smoke: build-dev bench-setup
 	  --json benches/results/smoke.json
 	$(PY) benches/many_bench.py --streams 1,20 --total 2000 --ray-actors ''
 
-bench: build-release bench-setup
+## The pure-Rust consumer as it was before our WebSocket frame reader, for the row that measures
+## the reader's speed-up in the same run (built once from that commit's tree).
+BASELINE := c5c09da
+target/baseline/rust_consumer:
+	rm -rf target/baseline-src && mkdir -p target/baseline-src target/baseline
+	git archive $(BASELINE) | tar -x -C target/baseline-src
+	cargo build -q --release --example rust_consumer --manifest-path target/baseline-src/Cargo.toml --target-dir target
+	cp target/release/examples/rust_consumer $@
+
+bench: build-release bench-setup target/baseline/rust_consumer
 	cargo build -q --release --example rust_consumer
 	$(PY) benches/harness.py --markdown BENCHMARKS.md --command 'make bench'
 	$(PY) benches/many_bench.py --markdown BENCHMARKS.md

@@ -11,7 +11,10 @@ CEILING, OURS, RUST, OLD, PEER = 'ceiling', 'ours', 'rust', 'old', 'peer'
 # Interpreters: ours and the peers share the project's venv; the older client has its own.
 MAIN, OLD_VENV, NATIVE = 'main', 'old', 'native'
 # Peers we added to the list because they are stronger than every listed one.
-UNLISTED_PEERS = frozenset({'peers.requests_peer:http_orjson'})
+UNLISTED_PEERS = frozenset({'peers.requests_peer:http_orjson', 'peers.aiohttp_peer:http_orjson'})
+# The pure-Rust consumer built from the commit before our WebSocket frame reader (`make bench`
+# builds it), so that the consumer's speed-up is measured in the same run.
+RUST_BASELINE = 'target/baseline/rust_consumer'
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,10 @@ def _ours() -> list[Row]:
 
 
 def _http_peers(fmt: str) -> list[Row]:
-    orjson = [Row('requests iter_lines + orjson (sync)', PEER, fmt, 'peers.requests_peer:http_orjson')]
+    orjson = [
+        Row('requests iter_lines + orjson (sync)', PEER, fmt, 'peers.requests_peer:http_orjson'),
+        Row('aiohttp iter_any + split + orjson (async)', PEER, fmt, 'peers.aiohttp_peer:http_orjson'),
+    ]
     return [
         *(orjson if fmt == 'sse' else []),
         Row('aiohttp (async, chunks split)', PEER, fmt, 'peers.aiohttp_peer:http'),
@@ -75,6 +81,9 @@ def throughput_rows() -> list[Row]:
         rows.append(Row('emitter ceiling (raw socket reader)', CEILING, fmt, 'ceiling:raw_reader'))
         rows.extend(r for r in ours if r.fmt == fmt)
         rows.append(Row('pure-Rust consumer of our core', RUST, fmt, 'rust', venv=NATIVE))
+        if fmt == 'ws':
+            label = 'pure-Rust consumer, before our frame reader'
+            rows.append(Row(label, RUST, fmt, RUST_BASELINE, venv=NATIVE, note='c5c09da, tungstenite reading'))
         rows.append(Row('older client, sync', OLD, fmt, 'old_client:sync_lines', venv=OLD_VENV))
         if fmt == 'ws':
             rows.append(Row('older client, async', OLD, fmt, 'old_client:async_lines', venv=OLD_VENV))

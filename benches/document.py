@@ -44,10 +44,16 @@ METHOD = """\
   ends, `error` fails), take the message and count it; plain HTTP lines are taken as `str` and
   counted. Peers that hand out raw chunks split them in Python (`benches/peers/decode.py`:
   one `decode()` per chunk, `str.split`).
-- **Ours** runs with `StreamLimits.unlimited()` (queue_size 1,000), protocol `websocket` or
-  `http`. The **pure-Rust consumer** (`benches/rust/rust_consumer.rs`, a cargo example on our
-  crate's rlib) tails one stream with the same limits and drains the queue on a plain thread,
-  touching every line: the ceiling of our Python paths.
+- **Ours** runs at the default `StreamLimits` users get (`max_message_size=10_240`,
+  `queue_size=1_000`) with only `max_messages`, `max_lines` and `max_bytes` set to `None` so
+  that a million lines can flow; protocol `websocket` or `http`. The **pure-Rust consumer**
+  (`benches/rust/rust_consumer.rs`, a cargo example on our crate's rlib) tails one stream with
+  the same limits and drains the queue on a plain thread, touching every line: the ceiling of
+  our Python paths. The row *before our frame reader* is the same consumer built from `c5c09da`
+  (tungstenite reading every message whole), run in the same session.
+- **Calibration.** A fixed CPU-bound loop (below the machine line) is timed in the same run, so
+  that figures from different machines can be compared: absolute numbers only mean something
+  next to it and next to the peer ratios of the same run.
 - **Async rows** run on {loop} (`BENCH_LOOP=asyncio` for the default loop).
 - **Columns.** lines/s and MB/s (the body as sent: frames or chunked body, 10^6 bytes) over the
   stream, from the request to the last line; CPU µs/line is user+sys time of the client process
@@ -61,7 +67,7 @@ METHOD = """\
   The older client: its defaults with the count and byte limits set to 2^62 (it takes no `None`).
   RSS growth is the peak during the stream minus the RSS just before it.
 - **Scale rows.** {streams:,} concurrent streams of {per_stream:,} lines in one process
-  (`asyncio.gather`), `StreamLimits.unlimited()`; aggregate lines/s from the first request to
+  (`asyncio.gather`), the default `StreamLimits`; aggregate lines/s from the first request to
   the last line, and the time until the last stream to start saw its first line.
 - **The older client** is `synapse-sdk==2026.2.17` from PyPI in its own virtualenv
   (`benches/.venv-old`), since its package name is ours. Its async tail raises `AttributeError`

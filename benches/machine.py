@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -59,6 +60,21 @@ def _version(package: str) -> str:
         return 'not installed'
 
 
+CALIBRATION_N = 10_000_000
+
+
+def calibrate(runs: int = 3) -> float:
+    """Seconds for a fixed CPU-bound loop in this interpreter (the median of ``runs``)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        total = 0
+        for i in range(CALIBRATION_N):
+            total += i * i
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
 def describe(old_python: str, commit: str = '') -> list[str]:
     """Markdown bullet lines describing the machine and the versions (``commit``: the tree's HEAD)."""
     root = BENCHES.parent
@@ -77,6 +93,10 @@ def describe(old_python: str, commit: str = '') -> list[str]:
         f'- date: {now}; our commit `{commit}`{" (with uncommitted changes)" if dirty else ""}',
         f'- CPU: {_cpu_model()}, {os.cpu_count()} cores; memory {_memory_gib():.0f} GiB; Linux {platform.release()}',
         f'- Python {platform.python_version()} ({platform.python_implementation()}); {_first_line(["rustc", "-V"])}',
+        f'- calibration: `for i in range({CALIBRATION_N:_}): total += i * i` in this CPython took'
+        f' {calibrate():.3f} s (median of 3, timed in this run)',
+        f'- load average (1, 5, 15 min) when the run ended: {", ".join(f"{x:.1f}" for x in os.getloadavg())}'
+        f' on {os.cpu_count()} cores (the machine is shared)',
         f'- peers: {peers}',
         f'- older client: synapse-sdk {old_version or "not installed"} (in `benches/.venv-old`)',
     ]

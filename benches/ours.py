@@ -1,9 +1,9 @@
 """Rows of our client: sync and async, per line and ``.batches()``, over WebSocket and HTTP.
 
-Throughput and scale rows use ``StreamLimits.unlimited()``. The memory rows (``*_paced``) keep
-the default ``StreamLimits`` (``max_message_size=10_240``, ``queue_size=1_000``) and lift only
-the count and byte limits (``max_messages``, ``max_lines``, ``max_bytes`` set to ``None``) so
-that 1 GiB can flow.
+Every row runs at the default ``StreamLimits`` users get (``max_message_size=10_240``,
+``queue_size=1_000``). Throughput and memory rows lift only the count and byte limits
+(``max_messages``, ``max_lines``, ``max_bytes`` set to ``None``) so that a million lines or
+1 GiB can flow; the scale rows (1,000 lines per stream) keep every default.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from measure import Meter
 from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
 from synapse_agent_rs.utils.network import StreamLimits
 
-PACED_LIMITS = StreamLimits(max_messages=None, max_lines=None, max_bytes=None)
+DEFAULTS_LIFTED = StreamLimits(max_messages=None, max_lines=None, max_bytes=None)
 TIMEOUT = 30.0
 
 
@@ -35,7 +35,7 @@ def _async_client(job: wire.Job, limits: StreamLimits) -> AsyncAgentClient:
 
 
 def sync_lines(job: wire.Job, meter: Meter) -> int:
-    client = _sync_client(job, StreamLimits.unlimited())
+    client = _sync_client(job, DEFAULTS_LIFTED)
     count = 0
     with meter:
         for _line in client.tail_job_logs(job.job_id, TIMEOUT, protocol=job.protocol):
@@ -44,7 +44,7 @@ def sync_lines(job: wire.Job, meter: Meter) -> int:
 
 
 def sync_batches(job: wire.Job, meter: Meter) -> int:
-    client = _sync_client(job, StreamLimits.unlimited())
+    client = _sync_client(job, DEFAULTS_LIFTED)
     count = 0
     with meter:
         for batch in client.tail_job_logs(job.job_id, TIMEOUT, protocol=job.protocol).batches():
@@ -54,7 +54,7 @@ def sync_batches(job: wire.Job, meter: Meter) -> int:
 
 def async_lines(job: wire.Job, meter: Meter) -> int:
     async def main() -> int:
-        async with _async_client(job, StreamLimits.unlimited()) as client:
+        async with _async_client(job, DEFAULTS_LIFTED) as client:
             count = 0
             with meter:
                 async for _line in client.tail_job_logs(job.job_id, TIMEOUT, protocol=job.protocol):
@@ -66,7 +66,7 @@ def async_lines(job: wire.Job, meter: Meter) -> int:
 
 def async_batches(job: wire.Job, meter: Meter) -> int:
     async def main() -> int:
-        async with _async_client(job, StreamLimits.unlimited()) as client:
+        async with _async_client(job, DEFAULTS_LIFTED) as client:
             count = 0
             with meter:
                 async for batch in client.tail_job_logs(job.job_id, TIMEOUT, protocol=job.protocol).batches():
@@ -78,7 +78,7 @@ def async_batches(job: wire.Job, meter: Meter) -> int:
 
 def sync_lines_paced(job: wire.Job, meter: Meter) -> int:
     """The memory row: a slow consumer (1 ms of sleep every 1,000 lines)."""
-    client = _sync_client(job, PACED_LIMITS)
+    client = _sync_client(job, DEFAULTS_LIFTED)
     count = 0
     with meter:
         for _line in client.tail_job_logs(job.job_id, TIMEOUT, protocol=job.protocol):
@@ -92,7 +92,7 @@ def async_lines_paced(job: wire.Job, meter: Meter) -> int:
     """The memory row, async."""
 
     async def main() -> int:
-        async with _async_client(job, PACED_LIMITS) as client:
+        async with _async_client(job, DEFAULTS_LIFTED) as client:
             count = 0
             with meter:
                 async for _line in client.tail_job_logs(job.job_id, TIMEOUT, protocol=job.protocol):
@@ -123,7 +123,7 @@ async def _scale(job: wire.Job, meter: Meter, batches: bool) -> int:
                 count += 1
         return count
 
-    async with _async_client(job, StreamLimits.unlimited()) as client:
+    async with _async_client(job, StreamLimits()) as client:
         with meter:
             counts = await asyncio.gather(*(one(client) for _ in range(job.streams)))
     meter.sample.extra['last_first_line_s'] = max(first_seen, default=float('nan'))

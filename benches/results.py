@@ -116,4 +116,4 @@ def ratio(ours: RowResult, other: RowResult | None) -> float:
 
 
 def rust_row(results: list[RowResult], fmt: str) -> RowResult | None:
-    return find(results, THROUGHPUT, RUST, fmt)
+    return find(results, THROUGHPUT, RUST, fmt, 'pure-Rust consumer of our core')

@@ -27,9 +27,13 @@ class Interpreters:
     old: str
     rust_consumer: str
 
+    def binary(self, row: Row) -> str:
+        """The executable of a native row: the consumer of this tree, or one built elsewhere."""
+        return self.rust_consumer if row.target == 'rust' else str(BENCHES.parent / row.target)
+
     def command(self, row: Row, job: wire.Job) -> list[str]:
         if row.venv == NATIVE:
-            return [self.rust_consumer, job.url, job.job_id, job.protocol]
+            return [self.binary(row), job.url, job.job_id, job.protocol]
         python = self.old if row.venv == OLD_VENV else self.main
         args = [row.target, job.url, job.fmt, str(job.lines), '--streams', str(job.streams)]
         return [python, str(BENCHES / 'row.py'), *args]
@@ -82,8 +86,8 @@ def run_row(row: Row, job: wire.Job, interpreters: Interpreters, timeout: float,
     """One run of ``row`` in a fresh process."""
     if row.venv == OLD_VENV and not Path(interpreters.old).exists():
         return Sample(unavailable=f'no interpreter at {interpreters.old}: run `make bench-setup`')
-    if row.venv == NATIVE and not Path(interpreters.rust_consumer).exists():
-        return Sample(error=f'{interpreters.rust_consumer} is missing: cargo build --example rust_consumer')
+    if row.venv == NATIVE and not Path(interpreters.binary(row)).exists():
+        return Sample(unavailable=f'{interpreters.binary(row)} is missing: `make bench` builds it')
     done = launch(interpreters.command(row, job), timeout, env)
     data = _last_json(done.stdout)
     if row.venv == NATIVE:

@@ -6,13 +6,14 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from catalogue import FORMAT_NAMES, OLD, OURS
+from catalogue import FORMAT_NAMES, OURS, RUST
 from results import MEMORY, SCALE, THROUGHPUT, RowResult, best_peer, find, ratio, rust_row
 
 RSS_GROWTH_MAX_MIB = 16.0
-SCALE_RATE_MIN = 1_000_000.0
-SCALE_RSS_MAX_MIB = 256.0
-CPU_PER_LINE_MAX_US = 0.3
+SCALE_RATE_MIN = 2_000_000.0
+SCALE_RSS_MAX_MIB = 128.0
+CPU_PER_LINE_MAX_US = 0.25
+RUST_BASELINE_LABEL = 'pure-Rust consumer, before our frame reader'
 TIMES = '\N{MULTIPLICATION SIGN}'
 
 
@@ -70,26 +71,35 @@ def _vs_best_peer(results: list[RowResult], fmt: str, label: str, minimum: float
             return
 
 
+def _vs_own(results: list[RowResult], fmt: str, label: str, other: str, minimum: float) -> Check:
+    ours, base = _ours(results, fmt, label), _ours(results, fmt, other)
+    value = ratio(ours, base) if ours else math.nan
+    return _at_least(f'{FORMAT_NAMES[fmt]}, {label} vs {other}', value, minimum)
+
+
+def _cpu(results: list[RowResult], fmt: str) -> Check:
+    ours = _ours(results, fmt, 'ours, sync per line')
+    cpu = ours.cpu_us_per_line.median if ours and ours.ok else math.nan
+    return _at_most(f'{FORMAT_NAMES[fmt]}, ours, sync per line: CPU per line', cpu, CPU_PER_LINE_MAX_US, 'µs')
+
+
 def _throughput_checks(results: list[RowResult]) -> Iterator[Check]:
-    yield from _vs_best_peer(results, 'ws', 'ours, sync per line', 5)
-    ours, old = _ours(results, 'ws', 'ours, sync per line'), find(results, THROUGHPUT, OLD, 'ws', 'older client, sync')
-    yield _at_least(
-        'WebSocket, ours, sync per line vs the older client (sync)', ratio(ours, old) if ours else math.nan, 150
-    )
-    yield from _vs_best_peer(results, 'ws', 'ours, async per line', 4)
+    yield from _vs_best_peer(results, 'ws', 'ours, sync per line', 10)
+    yield _vs_own(results, 'ws', 'ours, async per line', 'ours, sync per line', 0.85)
     yield from _vs_best_peer(results, 'sse', 'ours, sync per line', 5)
     yield from _vs_best_peer(results, 'sse', 'ours, async per line', 5)
     ours, pyreqwest = _ours(results, 'plain', 'ours, sync per line'), best_peer(results, 'plain', 'pyreqwest')
     yield _at_least('HTTP plain, ours, sync per line vs pyreqwest', ratio(ours, pyreqwest) if ours else math.nan, 2)
     for fmt in FORMAT_NAMES:
         for label in ('ours, sync .batches()', 'ours, async .batches()'):
-            yield from _vs_best_peer(results, fmt, label, 10)
             ours = _ours(results, fmt, label)
             value = ratio(ours, rust_row(results, fmt)) * 100 if ours else math.nan
-            yield _at_least(f'{FORMAT_NAMES[fmt]}, {label} vs the pure-Rust consumer', value, 50, '%')
-    ours = _ours(results, 'ws', 'ours, sync per line')
-    cpu = ours.cpu_us_per_line.median if ours and ours.ok else math.nan
-    yield _at_most('WebSocket, ours, sync per line: CPU per line', cpu, CPU_PER_LINE_MAX_US, 'µs')
+            yield _at_least(f'{FORMAT_NAMES[fmt]}, {label} vs the pure-Rust consumer', value, 70, '%')
+    now, before = rust_row(results, 'ws'), find(results, THROUGHPUT, RUST, 'ws', RUST_BASELINE_LABEL)
+    value = ratio(now, before) if now else math.nan
+    yield _at_least('WebSocket, pure-Rust consumer vs itself before our frame reader', value, 2)
+    yield _cpu(results, 'ws')
+    yield _cpu(results, 'sse')
 
 
 def _memory_checks(results: list[RowResult]) -> Iterator[Check]:

@@ -96,8 +96,9 @@ class ChunkLines:
     character), then split; the bytes after the last newline wait for the next chunk.
     """
 
-    def __init__(self, sse: bool) -> None:
+    def __init__(self, sse: bool, loads: Loads = json.loads) -> None:
         self.sse = sse
+        self.loads = loads
         self.count = 0
         self.done = False
         self._rest = b''
@@ -125,5 +126,5 @@ class ChunkLines:
         if not self.sse:
             self.count += count_plain(lines)
             return
-        count, self.done = count_sse(lines, 'data: ')
+        count, self.done = count_sse(lines, 'data: ', self.loads)
         self.count += count

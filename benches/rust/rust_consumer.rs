@@ -1,6 +1,6 @@
 //! The ceiling of the Python benchmark rows: our Rust core tailing one stream, with no Python at all.
 //!
-//! `rust_consumer BASE_URL JOB_ID websocket|http` starts one stream with unlimited `StreamLimits`,
+//! `rust_consumer BASE_URL JOB_ID websocket|http` starts one stream at our rows' `StreamLimits`,
 //! drains its queue on this plain (tokio-less) main thread, touching every line, and prints one
 //! JSON object: `{"lines": .., "payload_bytes": .., "seconds": ..}`. The core runs the stream on
 //! its own runtime. The harness (`benches/harness.py`) reads the CPU time and peak RSS of this
@@ -36,7 +36,8 @@ fn spec(base_url: &str, job_id: &str, protocol: &str) -> Result<TailSpec, String
         secrets: Arc::new(Secrets::new([TOKEN])),
         protocol,
         timeout: Duration::from_secs(30),
-        limits: Limits::unlimited(),
+        // The limits of our Python rows: the defaults, with the count and byte limits lifted.
+        limits: Limits { max_messages: None, max_lines: None, max_bytes: None, ..Limits::default() },
         transport: Arc::new(transport),
     })
 }

@@ -195,8 +195,9 @@ fn stop_error(stop: Stop, em: &Emitter<'_>) -> Option<Error> {
     }
 }
 
-/// Bytes read from the socket at a time.
-const READ_BUFFER: usize = 64 << 10;
+/// Bytes read from the socket at a time: large enough that a read costs little next to its
+/// copy, small enough that a thousand streams hold only 32 MiB of buffers.
+const READ_BUFFER: usize = 32 << 10;
 
 /// Why [`Conn::poll_fill`] stopped reading.
 pub enum Stop {
