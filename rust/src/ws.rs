@@ -186,9 +186,9 @@ fn stop_error(stop: Stop, em: &Emitter<'_>) -> Option<Error> {
     match stop {
         Stop::Halt(Halt::Complete) | Stop::Close(None | Some((1000, _))) => None,
         Stop::Halt(Halt::Fail(e)) => Some(e),
-        Stop::Close(Some((code, reason))) => {
-            Some(em.dropped(format_args!("the agent closed the WebSocket with {}", close_code(code, &em.clean(&reason)))))
-        }
+        Stop::Close(Some((code, reason))) => Some(
+            em.dropped(format_args!("the agent closed the WebSocket with {}", close_code(code, &em.clean(&reason)))),
+        ),
         Stop::Violation(v) => Some(Error::websocket("the agent broke the WebSocket protocol", v)),
         Stop::Eof => Some(em.dropped("the TCP connection was closed")),
         Stop::Io(e) => Some(em.dropped_by(e)),
