@@ -19,7 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 const QUIET: Duration = Duration::from_secs(60);
 
 fn spec(server: &str) -> Result<TailSpec, String> {
-    let transport = _core::net::Transport::new(Default::default()).map_err(|e| e.to_string())?;
+    let url = reqwest::Url::parse(server).map_err(|e| e.to_string())?;
+    let transport = _core::net::Transport::new(&url, Default::default()).map_err(|e| e.to_string())?;
     Ok(TailSpec {
         base_url: server.to_owned(),
         job_id: String::new(),
