@@ -42,7 +42,7 @@ def _show(value: float, unit: str, digits: int = 2) -> str:
 
 
 def _at_least(target: str, value: float, minimum: float, unit: str = TIMES) -> Check:
-    wanted = f'≥ {_show(minimum, unit, digits=0)}'
+    wanted = f'≥ {_show(minimum, unit, digits=0 if minimum == int(minimum) else 2)}'
     if math.isnan(value):
         return Check(target, wanted, 'not measured', None)
     return Check(target, wanted, _show(value, unit), value >= minimum)
