@@ -140,6 +140,21 @@ class Case:
     status: int | None = field(default=None)
 
 
+def endless_head(conn: socket.socket) -> None:
+    """Answers the upgrade with a 101 whose head never ends (at most 64 MiB, then FIN).
+
+    tungstenite caps the head it parses, and `upgraded.rs` holds only what it hands tungstenite.
+    """
+    headers = read_request(conn)
+    assert is_websocket(headers)
+    conn.sendall(b'HTTP/1.1 101 Switching Protocols\r\nX-Pad: ')
+    try:
+        for _ in range(1024):
+            conn.sendall(b'a' * 65536)
+    except OSError:
+        pass  # the client gave up on the head: what is wanted
+
+
 NEVER = serve(hold, hold)  # accepts, reads the request, never answers
 
 CASES: dict[str, Case] = {
@@ -159,6 +174,7 @@ CASES: dict[str, Case] = {
         'http', serve(None, then(http_lines('a', 'b'))), ['a', 'b'], 'ClientConnectionError'
     ),
     'FIN without complete, auto': Case('auto', serve(then(ws_lines('a')), None), ['a'], 'ClientConnectionError'),
+    'endless 101 head, websocket': Case('websocket', endless_head, [], 'WebSocketError', within=5),
     'never answers, websocket': Case('websocket', NEVER, [], 'ClientTimeoutError', timeout=0.5, within=0.5 + 5),
     'never answers, http': Case('http', NEVER, [], 'ClientTimeoutError', timeout=0.5, within=0.5 + 5),
     'never answers, auto': Case('auto', NEVER, [], 'ClientTimeoutError', timeout=0.5, within=0.5 + 5),
