@@ -124,6 +124,17 @@ struct State {
     spare: Option<Batch>,
 }
 
+impl State {
+    /// Keeps the consumer's drained batch for the reader's reuse; its `lines` stop counting as held.
+    fn give_back(&mut self, mut drained: Batch, lines: usize) {
+        if self.spare.is_none() && drained.text.capacity() > 0 {
+            drained.clear();
+            self.spare = Some(drained);
+        }
+        self.held -= lines;
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     ready: Condvar,
@@ -316,14 +327,9 @@ impl Consumer {
 
     /// Takes the next batch, or the end, without waiting; `drained` (the batch taken last,
     /// fully consumed) goes back to the reader for reuse.
-    pub fn try_take(&mut self, mut drained: Batch) -> Take {
+    pub fn try_take(&mut self, drained: Batch) -> Take {
         let mut st = self.shared.lock();
-        if st.spare.is_none() && drained.text.capacity() > 0 {
-            drained.clear();
-            st.spare = Some(drained);
-        }
-        st.held -= self.holding;
-        self.holding = 0;
+        st.give_back(drained, std::mem::take(&mut self.holding));
         let released = st.held < self.shared.capacity;
         let freed = std::mem::take(&mut self.holding_bytes);
         let take = if let Some(batch) = st.batches.pop_front() {
@@ -348,14 +354,9 @@ impl Consumer {
 
     /// Gives the batch taken last back, drained, without taking another: its lines and
     /// bytes stop counting, so the reader may go on while the consumer has nothing to take.
-    pub fn release(&mut self, mut drained: Batch) {
+    pub fn release(&mut self, drained: Batch) {
         let mut st = self.shared.lock();
-        if st.spare.is_none() && drained.text.capacity() > 0 {
-            drained.clear();
-            st.spare = Some(drained);
-        }
-        st.held -= self.holding;
-        self.holding = 0;
+        st.give_back(drained, std::mem::take(&mut self.holding));
         drop(st);
         if let Some(budget) = &self.shared.budget {
             budget.release(std::mem::take(&mut self.holding_bytes));
