@@ -105,6 +105,52 @@ async def test_cancelled_tail_closes_its_connection_within_a_second(fake_agent: 
         assert await wait_until(lambda: fake_agent.stream_stats()['open'] == 0, 1.0) < 1.0
 
 
+async def test_a_cancelled_tail_closes_without_waiting_for_garbage_collection(fake_agent: FakeAgent) -> None:
+    # The awaitable `__anext__` hands out and the stream never form a reference cycle, so the
+    # stream is freed (and its connection closed) as soon as the cancelled task lets it go.
+    fake_agent.add_job('quiet', ['first'], fault='silence')
+    first_line = asyncio.Event()
+
+    async def consume(client: AsyncAgentClient) -> None:
+        async for _ in client.tail_job_logs('quiet'):
+            first_line.set()
+
+    gc.disable()
+    try:
+        async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
+            task = asyncio.create_task(consume(client))
+            await asyncio.wait_for(first_line.wait(), 5)
+            assert fake_agent.stream_stats()['open'] == 1
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            del task
+            assert await wait_until(lambda: fake_agent.stream_stats()['open'] == 0, 1.0) < 1.0
+    finally:
+        gc.enable()
+
+
+async def test_each_awaitable_of_anext_is_awaited_once(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('job', ['a', 'b', 'c'])
+    async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
+        # The stream lives as long as the awaitable of its first item, even when nothing else holds it.
+        assert await anext(client.tail_job_logs('job')) == 'a'
+
+        stream = client.tail_job_logs('job')
+        step = stream.__anext__()
+        assert await step == 'a'
+        with pytest.raises(RuntimeError, match='already awaited'):
+            await step
+        # A kept awaitable is never handed out again: the next one is new, the stream goes on.
+        following = stream.__anext__()
+        assert following is not step
+        assert await following == 'b'
+        assert [line async for line in stream] == ['c']
+        assert await anext(stream, 'end') == 'end'
+
+
 async def test_aclose_and_break_close_the_connection(fake_agent: FakeAgent) -> None:
     fake_agent.add_job('quiet', ['a', 'b'], fault='silence')
     async with AsyncAgentClient(fake_agent.url, TOKEN) as client:

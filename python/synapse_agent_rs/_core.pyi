@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
 from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
-from typing import Any, Literal, final
+from typing import Any, Literal, NoReturn, final
 
 from synapse_agent_rs.clients.exceptions import ClientError
 
@@ -174,10 +174,10 @@ class AsyncLineStream:
     """
 
     def __aiter__(self) -> AsyncLineStream: ...
-    def __anext__(self) -> AsyncLineStream: ...
-    def __await__(self) -> Generator[Any, None, str]: ...
-    def __iter__(self) -> AsyncLineStream: ...
-    def __next__(self) -> Any: ...
+    def __anext__(self) -> Awaitable[str]:
+        """The awaitable of the next line; each is awaited once."""
+    def __iter__(self) -> NoReturn:
+        """Raises ``TypeError``: use ``async for``."""
     def batches(self) -> AsyncIterator[list[str]]:
         """Makes ``async for`` yield ``list[str]`` per batch received instead of single lines."""
     def close(self) -> None:

@@ -5,9 +5,11 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
 
 use crate::error::Result;
+use crate::py::cell::GilCell;
 use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr_in;
 use crate::py::hub::Parking;
+use crate::py::step;
 use crate::tail::Tail;
 
 /// The lines of one job's log for `async for`: what `AsyncAgentClient.tail_job_logs` returns.
@@ -20,20 +22,47 @@ use crate::tail::Tail;
 /// The stream is its own awaitable: `__anext__` returns it, and awaiting it finishes at once
 /// (no future, no loop round trip) while lines are buffered. Only when nothing is buffered
 /// does it park on one future, which the hub resolves when the next batch arrives.
-#[pyclass(module = "synapse_agent_rs._core")]
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct AsyncLineStream {
+    state: GilCell<State>,
+}
+
+struct State {
     cursor: Cursor,
     parking: Parking,
     batches: bool,
-    /// Set by `__await__`, cleared when the await step finishes: iterating the stream
-    /// outside an await (`list(stream)`) is a mistake, and says so.
-    awaiting: bool,
+    /// The awaitable `__anext__` hands out, while at rest (see `step.rs`).
+    step: Option<Py<PyAny>>,
+}
+
+/// What one await step found.
+pub enum Stepped<'py> {
+    /// The await's result: a line, or a batch with `.batches()`.
+    Ready(Bound<'py, PyAny>),
+    /// Nothing yet: the future to wait on.
+    Wait(Bound<'py, PyAny>),
+}
+
+impl State {
+    fn end(&mut self, py: Python<'_>, outcome: Result<()>) -> PyErr {
+        self.parking.forget();
+        match outcome {
+            Ok(()) => PyStopAsyncIteration::new_err(()),
+            Err(e) => to_pyerr_in(py, e, Some(self.cursor.job_id())),
+        }
+    }
+
+    fn close(&mut self, py: Python<'_>) {
+        self.parking.wake();
+        self.cursor.close(py);
+    }
 }
 
 impl AsyncLineStream {
     /// Wraps a started stream; `log` is the `synapse_agent_rs` logger when it is enabled.
     pub fn new(tail: Tail, log: Option<Py<PyAny>>) -> Self {
-        Self { cursor: Cursor::new(tail, log), parking: Parking::new(), batches: false, awaiting: false }
+        let state = State { cursor: Cursor::new(tail, log), parking: Parking::new(), batches: false, step: None };
+        Self { state: GilCell::new(state) }
     }
 
     fn not_sync() -> PyErr {
@@ -42,85 +71,72 @@ impl AsyncLineStream {
         )
     }
 
-    fn end(&mut self, py: Python<'_>, outcome: Result<()>) -> PyErr {
-        self.parking.forget();
-        match outcome {
-            Ok(()) => PyStopAsyncIteration::new_err(()),
-            Err(e) => to_pyerr_in(py, e, Some(self.cursor.job_id())),
+    /// One step of an await (run by the step `__anext__` handed out): the next item, or a
+    /// future to wait on when nothing is buffered; the end as `StopAsyncIteration` or the
+    /// stream's error.
+    pub fn step<'py>(&self, py: Python<'py>) -> PyResult<Stepped<'py>> {
+        let mut state = self.state.borrow_mut(py)?;
+        match state.cursor.advance(py) {
+            Step::Ready => {
+                let item =
+                    if state.batches { state.cursor.rest(py)?.into_any() } else { state.cursor.line(py).into_any() };
+                Ok(Stepped::Ready(item))
+            }
+            Step::End(outcome) => Err(state.end(py, outcome)),
+            Step::Empty => {
+                let State { cursor, parking, .. } = &mut *state;
+                let Some(tail) = cursor.tail() else { return Err(PyStopAsyncIteration::new_err(())) };
+                let consumer = &tail.consumer;
+                let future = parking.park(py, |wake| consumer.on_ready(wake))?;
+                Ok(Stepped::Wait(future.into_bound(py)))
+            }
+        }
+    }
+
+    /// Takes back a finished step, to hand it out again.
+    pub fn shelve(&self, py: Python<'_>, step: &Bound<'_, PyAny>) {
+        if let Ok(mut state) = self.state.borrow_mut(py) {
+            if state.step.is_none() {
+                state.step = Some(step.clone().unbind());
+            }
         }
     }
 }
 
 #[pymethods]
 impl AsyncLineStream {
-    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+    fn __aiter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
-    fn __anext__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
-        let py = slf.py();
-        if let Step::End(outcome) = slf.cursor.advance(py) {
-            return Err(slf.end(py, outcome));
-        }
-        Ok(slf)
+    /// The awaitable of the next item (a reusable `AsyncLineStep`, see `step.rs`).
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let cached = slf.get().state.borrow_mut(slf.py())?.step.take();
+        step::arm(slf, cached)
     }
 
-    fn __await__(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
-        slf.awaiting = true;
-        slf
-    }
-
-    /// `yield from awaitable.__await__()` (asyncio's wrappers) wants an iterable; anything
-    /// else iterating the stream synchronously gets a `TypeError`.
-    fn __iter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
-        if slf.awaiting {
-            Ok(slf)
-        } else {
-            Err(Self::not_sync())
-        }
-    }
-
-    /// One step of the await: the next item as `StopIteration`'s value, or a future to wait on.
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if !self.awaiting {
-            return Err(Self::not_sync());
-        }
-        match self.cursor.advance(py) {
-            Step::Ready => {
-                self.awaiting = false;
-                let item =
-                    if self.batches { self.cursor.rest(py)?.into_any() } else { self.cursor.line(py).into_any() };
-                Ok(return_from_await(&item))
-            }
-            Step::End(outcome) => {
-                self.awaiting = false;
-                Err(self.end(py, outcome))
-            }
-            Step::Empty => {
-                let Some(tail) = self.cursor.tail() else { return Err(PyStopAsyncIteration::new_err(())) };
-                let consumer = &tail.consumer;
-                self.parking.park(py, |wake| consumer.on_ready(wake)).map(Some)
-            }
-        }
+    /// Iterating synchronously (`for`, `list()`) is a mistake, and says so.
+    fn __iter__(&self) -> PyResult<()> {
+        Err(Self::not_sync())
     }
 
     /// Makes `async for` yield `list[str]` per batch received instead of single lines.
-    fn batches(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
-        slf.batches = true;
-        slf
+    fn batches(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().state.borrow_mut(slf.py())?.batches = true;
+        Ok(slf)
     }
 
     /// Closes the connection at once; the iteration ends, also for a task already waiting
     /// in `__anext__` (it is woken and gets `StopAsyncIteration`).
-    fn close(&mut self, py: Python<'_>) {
-        self.parking.wake();
-        self.cursor.close(py);
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.state.borrow_mut(py)?.close(py);
+        Ok(())
     }
 
     /// Closes the connection (awaitable, like an async generator's `aclose`).
-    fn aclose(&mut self, py: Python<'_>) -> Done {
-        self.close(py);
-        Done { value: None }
+    fn aclose(&self, py: Python<'_>) -> PyResult<Done> {
+        self.close(py)?;
+        Ok(Done { value: None })
     }
 
     /// `async with stream:` gives the stream and closes it on exit.
@@ -128,75 +144,64 @@ impl AsyncLineStream {
         Done { value: Some(slf.into_any().unbind()) }
     }
 
-    fn __aexit__(&mut self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> Done {
+    fn __aexit__(&self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<Done> {
         self.aclose(py)
     }
 
     /// Whether the stream is still open (not ended, failed or closed).
     #[getter]
-    fn open(&self) -> bool {
-        self.cursor.tail().is_some()
+    fn open(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.state.borrow_mut(py)?.cursor.tail().is_some())
     }
 
     /// The job whose log this is.
     #[getter]
-    fn job_id(&self) -> &str {
-        self.cursor.job_id()
+    fn job_id(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.state.borrow_mut(py)?.cursor.job_id().to_owned())
     }
 
     /// The protocol in use once connected, `'websocket'` or `'http'` (what `'auto'` chose); `None` before.
     #[getter]
-    fn protocol(&self) -> Option<&'static str> {
-        self.cursor.report.protocol()
+    fn protocol(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        Ok(self.state.borrow_mut(py)?.cursor.report.protocol())
     }
 
     /// `'connecting'`, `'open'`, `'ended'` (normally), `'failed'` (with an error) or `'closed'` (by you).
     #[getter]
-    fn state(&self) -> &'static str {
-        self.cursor.report.state()
+    fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(self.state.borrow_mut(py)?.cursor.report.state())
     }
 
     /// Lines received for you so far (at most `queue_size` ahead of what you iterated).
     #[getter]
-    fn lines(&self) -> u64 {
-        self.cursor.report.lines()
+    fn lines(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.state.borrow_mut(py)?.cursor.report.lines())
     }
 
     /// Items received so far, as the limits count them: WebSocket messages or HTTP lines.
     #[getter]
-    fn messages(&self) -> u64 {
-        self.cursor.report.messages()
+    fn messages(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.state.borrow_mut(py)?.cursor.report.messages())
     }
 
     /// Payload bytes received so far, as `max_bytes` counts them.
     #[getter]
-    fn bytes(&self) -> u64 {
-        self.cursor.report.bytes()
+    fn bytes(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.state.borrow_mut(py)?.cursor.report.bytes())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        self.cursor.report.repr(py, "AsyncLineStream")
+        match self.state.borrow_mut(py) {
+            Ok(state) => state.cursor.report.repr(py, "AsyncLineStream"),
+            Err(_) => "<AsyncLineStream in use>".to_owned(),
+        }
     }
 }
 
 impl Drop for AsyncLineStream {
     fn drop(&mut self) {
-        self.parking.forget();
+        self.state.get_mut().parking.forget();
     }
-}
-
-/// Ends an await step with `value` as its result, as `return value` ends a coroutine; the
-/// caller returns the `None` this gives, which pyo3 passes on as NULL with the error kept.
-///
-/// NOTE: the raw `PyErr_SetObject` is the per-line cost of `async for`: pyo3's own
-/// `StopIteration` error is normalized on Python < 3.12, which builds an exception instance
-/// and an argument tuple per line. Set raw, CPython hands the bare value to the awaiting
-/// frame (`_PyGen_FetchStopIterationValue`). `value` must not be a tuple (it would be taken
-/// as arguments): lines are `str`, batches `list`.
-fn return_from_await(value: &Bound<'_, PyAny>) -> Option<Py<PyAny>> {
-    // SAFETY: `value` proves the thread is attached; PyErr_SetObject takes its own references.
-    unsafe { pyo3::ffi::PyErr_SetObject(pyo3::ffi::PyExc_StopIteration, value.as_ptr()) };
-    None
 }
 
 /// An awaitable that is already finished.

@@ -2,6 +2,7 @@
 
 pub mod aio;
 pub mod call;
+pub mod cell;
 pub mod client;
 pub mod cursor;
 pub mod exceptions;
@@ -10,6 +11,7 @@ pub mod hub;
 pub mod json;
 pub mod many;
 pub mod report;
+pub mod step;
 pub mod stream;
 pub mod utils;
 pub mod wait;

@@ -1,8 +1,11 @@
 //! `LineStream`: the sync iterator over a stream's lines, and its `.batches()` view.
 
+use std::cell::RefMut;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
+use crate::py::cell::GilCell;
 use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr_in;
 use crate::py::wait::SLICE;
@@ -18,40 +21,39 @@ use crate::tail::Tail;
 /// `__next__` hands out lines of the batch it holds without releasing the GIL or touching
 /// shared state; only when the batch is used up does it take the next one, and only when
 /// none is queued does it wait, with the GIL released, in slices that let Ctrl-C through.
-#[pyclass(module = "synapse_agent_rs._core")]
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct LineStream {
-    cursor: Cursor,
+    cursor: GilCell<Cursor>,
 }
 
 impl LineStream {
     /// Wraps a started stream.
     pub fn new(tail: Tail, log: Option<Py<PyAny>>) -> Self {
-        Self { cursor: Cursor::new(tail, log) }
+        Self { cursor: GilCell::new(Cursor::new(tail, log)) }
     }
 
-    /// Waits until lines are ready and returns the stream borrowed with them; `None` at the
+    /// Waits until lines are ready and returns the cursor borrowed with them; `None` at the
     /// normal end, the stream's error at a failed end.
     ///
     /// No borrow is held while waiting, so `close()` from another thread gets in, and wakes
     /// the wait at once (the iteration then ends).
-    fn ready<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<PyRefMut<'py, Self>>> {
-        let py = slf.py();
+    fn ready<'a>(&'a self, py: Python<'_>) -> PyResult<Option<RefMut<'a, Cursor>>> {
         loop {
-            let mut this = slf.try_borrow_mut()?;
-            let waiter = match this.cursor.advance(py) {
-                Step::Ready => return Ok(Some(this)),
+            let mut cursor = self.cursor.borrow_mut(py)?;
+            let waiter = match cursor.advance(py) {
+                Step::Ready => return Ok(Some(cursor)),
                 Step::End(Ok(())) => return Ok(None),
-                Step::End(Err(e)) => return Err(to_pyerr_in(py, e, Some(this.cursor.job_id()))),
-                Step::Empty => this.cursor.tail().map(|tail| tail.consumer.waiter()),
+                Step::End(Err(e)) => return Err(to_pyerr_in(py, e, Some(cursor.job_id()))),
+                Step::Empty => cursor.tail().map(|tail| tail.consumer.waiter()),
             };
-            drop(this);
+            drop(cursor);
             if let Some(waiter) = waiter {
                 py.detach(|| waiter.wait(SLICE));
             }
             if let Err(interrupt) = py.check_signals() {
                 // Ctrl-C abandons the stream: its connection closes now, not at garbage collection.
-                if let Ok(mut this) = slf.try_borrow_mut() {
-                    this.cursor.close(py);
+                if let Ok(mut cursor) = self.cursor.borrow_mut(py) {
+                    cursor.close(py);
                 }
                 return Err(interrupt);
             }
@@ -61,19 +63,18 @@ impl LineStream {
 
 #[pymethods]
 impl LineStream {
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
-    fn __next__<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyString>>> {
-        let py = slf.py();
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
         {
-            let mut this = slf.try_borrow_mut()?;
-            if this.cursor.has_line() {
-                return Ok(Some(this.cursor.line(py)));
+            let mut cursor = self.cursor.borrow_mut(py)?;
+            if cursor.has_line() {
+                return Ok(Some(cursor.line(py)));
             }
         }
-        Ok(Self::ready(slf)?.map(|mut this| this.cursor.line(py)))
+        Ok(self.ready(py)?.map(|mut cursor| cursor.line(py)))
     }
 
     /// Iterates over lists of lines, one per batch received, for bulk consumers.
@@ -82,93 +83,95 @@ impl LineStream {
     }
 
     /// Closes the connection at once; the iteration ends. Safe to call more than once.
-    fn close(&mut self, py: Python<'_>) {
-        self.cursor.close(py);
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.cursor.borrow_mut(py)?.close(py);
+        Ok(())
     }
 
     /// Whether the stream is still open (not ended, failed or closed).
     #[getter]
-    fn open(&self) -> bool {
-        self.cursor.tail().is_some()
+    fn open(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.cursor.borrow_mut(py)?.tail().is_some())
     }
 
     /// The job whose log this is.
     #[getter]
-    fn job_id(&self) -> &str {
-        self.cursor.job_id()
+    fn job_id(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.cursor.borrow_mut(py)?.job_id().to_owned())
     }
 
     /// The protocol in use once connected, `'websocket'` or `'http'` (what `'auto'` chose); `None` before.
     #[getter]
-    fn protocol(&self) -> Option<&'static str> {
-        self.cursor.report.protocol()
+    fn protocol(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        Ok(self.cursor.borrow_mut(py)?.report.protocol())
     }
 
     /// `'connecting'`, `'open'`, `'ended'` (normally), `'failed'` (with an error) or `'closed'` (by you).
     #[getter]
-    fn state(&self) -> &'static str {
-        self.cursor.report.state()
+    fn state(&self, py: Python<'_>) -> PyResult<&'static str> {
+        Ok(self.cursor.borrow_mut(py)?.report.state())
     }
 
     /// Lines received for you so far (at most `queue_size` ahead of what you iterated).
     #[getter]
-    fn lines(&self) -> u64 {
-        self.cursor.report.lines()
+    fn lines(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.cursor.borrow_mut(py)?.report.lines())
     }
 
     /// Items received so far, as the limits count them: WebSocket messages or HTTP lines.
     #[getter]
-    fn messages(&self) -> u64 {
-        self.cursor.report.messages()
+    fn messages(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.cursor.borrow_mut(py)?.report.messages())
     }
 
     /// Payload bytes received so far, as `max_bytes` counts them.
     #[getter]
-    fn bytes(&self) -> u64 {
-        self.cursor.report.bytes()
+    fn bytes(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.cursor.borrow_mut(py)?.report.bytes())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        self.cursor.report.repr(py, "LineStream")
+        match self.cursor.borrow_mut(py) {
+            Ok(cursor) => cursor.report.repr(py, "LineStream"),
+            Err(_) => "<LineStream in use>".to_owned(),
+        }
     }
 
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
-    fn __exit__(&mut self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) {
-        self.close(py);
+    fn __exit__(&self, py: Python<'_>, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {
+        self.close(py)
     }
 }
 
 /// The `.batches()` view of a `LineStream`: iterates `list[str]`, one list per batch received.
-#[pyclass(module = "synapse_agent_rs._core")]
+#[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct BatchIter {
     stream: Py<LineStream>,
 }
 
 #[pymethods]
 impl BatchIter {
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let stream = self.stream.bind(py);
+        let stream = self.stream.get();
         {
-            let mut this = stream.try_borrow_mut()?;
-            if this.cursor.has_line() {
-                return this.cursor.rest(py).map(Some);
+            let mut cursor = stream.cursor.borrow_mut(py)?;
+            if cursor.has_line() {
+                return cursor.rest(py).map(Some);
             }
         }
-        LineStream::ready(stream)?.map(|mut this| this.cursor.rest(py)).transpose()
+        stream.ready(py)?.map(|mut cursor| cursor.rest(py)).transpose()
     }
 
     /// Closes the underlying stream.
-    fn close(&self, py: Python<'_>) {
-        if let Ok(mut stream) = self.stream.bind(py).try_borrow_mut() {
-            stream.close(py);
-        }
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.stream.get().close(py)
     }
 
     /// The stream these batches come from.
@@ -178,8 +181,8 @@ impl BatchIter {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        match self.stream.bind(py).try_borrow() {
-            Ok(stream) => format!("<BatchIter of {}>", stream.cursor.report.repr(py, "LineStream")),
+        match self.stream.get().cursor.borrow_mut(py) {
+            Ok(cursor) => format!("<BatchIter of {}>", cursor.report.repr(py, "LineStream")),
             Err(_) => "<BatchIter of a LineStream in use>".to_owned(),
         }
     }

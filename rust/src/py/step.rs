@@ -1,0 +1,211 @@
+//! `AsyncLineStep`: the awaitable `AsyncLineStream.__anext__` returns, one step of `async for`.
+//!
+//! A raw type, because pyo3 cannot define `am_send`: through that slot Python 3.10 and 3.11
+//! take each line from the step as a plain return value, with no `StopIteration` raised and
+//! caught per line. Python 3.12+ only calls `__next__` (`tp_iternext`) on awaitables that are
+//! not coroutines, so there the line still comes back as `StopIteration`'s value.
+//!
+//! Ownership flips so that no reference cycle ever forms: at rest the stream holds its step;
+//! `__anext__` hands the step out holding a strong reference to the stream; when the step
+//! finishes it drops that reference and goes back to the stream. A step abandoned midway
+//! (its task cancelled) releases the stream when it is freed, so the stream closes at once.
+
+use std::ffi::{c_int, c_uint, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+use pyo3::Borrowed;
+
+use crate::py::aio::{AsyncLineStream, Stepped};
+
+#[repr(C)]
+struct StepObject {
+    ob_base: ffi::PyObject,
+    /// The stream while the step runs (a strong reference); null at rest.
+    stream: *mut ffi::PyObject,
+}
+
+/// What one run of the step gives back to the interpreter.
+enum Out {
+    /// The await is over: its result (a new reference).
+    Return(*mut ffi::PyObject),
+    /// A future to wait on before the next run (a new reference).
+    Yield(*mut ffi::PyObject),
+}
+
+static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+const DOC: &std::ffi::CStr = c"One step of `async for` over an AsyncLineStream (what `__anext__` returns).";
+
+fn step_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    TYPE.get_or_try_init(py, || {
+        let mut slots = [
+            ffi::PyType_Slot { slot: ffi::Py_am_await, pfunc: step_self as *mut c_void },
+            ffi::PyType_Slot { slot: ffi::Py_am_send, pfunc: step_send as *mut c_void },
+            ffi::PyType_Slot { slot: ffi::Py_tp_iter, pfunc: step_self as *mut c_void },
+            ffi::PyType_Slot { slot: ffi::Py_tp_iternext, pfunc: step_next as *mut c_void },
+            ffi::PyType_Slot { slot: ffi::Py_tp_dealloc, pfunc: step_dealloc as *mut c_void },
+            ffi::PyType_Slot { slot: ffi::Py_tp_doc, pfunc: DOC.as_ptr() as *mut c_void },
+            ffi::PyType_Slot { slot: 0, pfunc: ptr::null_mut() },
+        ];
+        let mut spec = ffi::PyType_Spec {
+            // The type keeps this pointer as its `tp_name`: a static string.
+            name: c"synapse_agent_rs._core.AsyncLineStep".as_ptr(),
+            basicsize: std::mem::size_of::<StepObject>() as c_int,
+            itemsize: 0,
+            flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as c_uint,
+            slots: slots.as_mut_ptr(),
+        };
+        // SAFETY: the spec and slots are valid for the call, which copies what it keeps
+        // (besides the static name).
+        let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec)) }?;
+        Ok(ty.cast_into::<PyType>()?.unbind())
+    })
+    .map(|ty| ty.bind(py))
+}
+
+/// The step to hand out for one `__anext__` of `stream`: `cached` (the stream's step at rest)
+/// when nothing else holds it, else a new one. It holds `stream` until it finishes.
+pub fn arm<'py>(stream: &Bound<'py, AsyncLineStream>, cached: Option<Py<PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let py = stream.py();
+    let step = match cached.map(|step| step.into_bound(py)) {
+        // Only the cache held it: a caller that kept an earlier awaitable never sees it reused.
+        // SAFETY: a live object; the GIL is held.
+        Some(step) if unsafe { ffi::Py_REFCNT(step.as_ptr()) } == 1 => step,
+        _ => {
+            let ty = step_type(py)?;
+            // SAFETY: the type is ours; GenericAlloc zeroes the object (`stream` null).
+            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(ty.as_ptr().cast(), 0)) }?
+        }
+    };
+    // SAFETY: `step` is a StepObject (made above, or by an earlier call); the GIL is held.
+    unsafe {
+        let slot = &mut (*step.as_ptr().cast::<StepObject>()).stream;
+        let old = std::mem::replace(slot, stream.clone().into_any().into_ptr());
+        ffi::Py_XDECREF(old);
+    }
+    Ok(step)
+}
+
+unsafe extern "C" fn step_self(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter passes a live object.
+    unsafe { ffi::Py_INCREF(obj) };
+    obj
+}
+
+unsafe extern "C" fn step_send(
+    obj: *mut ffi::PyObject,
+    _arg: *mut ffi::PyObject,
+    result: *mut *mut ffi::PyObject,
+) -> ffi::PySendResult {
+    // SAFETY: the interpreter passes a live step and a place for the result.
+    let (out, status) = match unsafe { run(obj) } {
+        Some(Out::Return(value)) => (value, ffi::PySendResult::PYGEN_RETURN),
+        Some(Out::Yield(future)) => (future, ffi::PySendResult::PYGEN_NEXT),
+        None => (ptr::null_mut(), ffi::PySendResult::PYGEN_ERROR),
+    };
+    // SAFETY: as above.
+    unsafe { *result = out };
+    status
+}
+
+unsafe extern "C" fn step_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter passes a live step.
+    match unsafe { run(obj) } {
+        Some(Out::Return(value)) => {
+            // SAFETY: the GIL is held; `value` is a new reference, handed over.
+            unsafe { raise_stop_iteration(value) };
+            ptr::null_mut()
+        }
+        Some(Out::Yield(future)) => future,
+        None => ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn step_dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: the interpreter frees a StepObject of our heap type, with the GIL held: the
+    // stream reference (if the step was abandoned midway) is dropped, then the memory, then
+    // the reference every instance of a heap type holds on its type.
+    unsafe {
+        let stream = std::mem::replace(&mut (*obj.cast::<StepObject>()).stream, ptr::null_mut());
+        let ty = ffi::Py_TYPE(obj);
+        let free: ffi::freefunc = std::mem::transmute(ffi::PyType_GetSlot(ty, ffi::Py_tp_free));
+        free(obj.cast());
+        ffi::Py_DECREF(ty.cast());
+        ffi::Py_XDECREF(stream);
+    }
+}
+
+/// Runs one step; `None` with the Python error set. Panics stop here, as a `RuntimeError`.
+///
+/// # Safety
+/// `obj` is a live StepObject and the GIL is held (the interpreter calls slots so).
+unsafe fn run(obj: *mut ffi::PyObject) -> Option<Out> {
+    // SAFETY: the GIL is held. pyo3's own count of attached calls is not raised here, so a
+    // `Py` dropped inside is released at the next pyo3 entry (the next `__anext__`); the
+    // per-line path drops none.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: per this function's contract.
+    match catch_unwind(AssertUnwindSafe(|| unsafe { run_step(py, obj) })) {
+        Ok(Ok(out)) => Some(out),
+        Ok(Err(e)) => {
+            e.restore(py);
+            None
+        }
+        Err(_) => {
+            PyRuntimeError::new_err("internal error in the stream step (a bug: please report it)").restore(py);
+            None
+        }
+    }
+}
+
+/// # Safety
+/// As for [`run`].
+unsafe fn run_step(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Out> {
+    let step = obj.cast::<StepObject>();
+    // SAFETY: per the contract.
+    let stream_ptr = unsafe { (*step).stream };
+    if stream_ptr.is_null() {
+        return Err(PyRuntimeError::new_err("cannot reuse an already awaited __anext__() of an AsyncLineStream"));
+    }
+    // SAFETY: a set `stream` is a strong reference to an AsyncLineStream (see `arm`).
+    let stream = unsafe { Borrowed::from_ptr(py, stream_ptr).cast_unchecked::<AsyncLineStream>() };
+    let done = match stream.get().step(py) {
+        Ok(Stepped::Wait(future)) => return Ok(Out::Yield(future.into_ptr())),
+        Ok(Stepped::Ready(item)) => Ok(Out::Return(item.into_ptr())),
+        Err(e) => Err(e),
+    };
+    // Finished: back to the stream, and the stream's reference dropped (after the last use).
+    // SAFETY: per the contract.
+    unsafe { (*step).stream = ptr::null_mut() };
+    // SAFETY: `obj` is live (the caller holds it).
+    stream.get().shelve(py, unsafe { &Borrowed::from_ptr(py, obj) });
+    // SAFETY: the reference `arm` gave the step.
+    unsafe { ffi::Py_DECREF(stream_ptr) };
+    done
+}
+
+/// Ends an await step with `value` as its result, as `return value` ends a coroutine (the
+/// caller then returns NULL).
+///
+/// NOTE: raw `PyErr_Restore`, since this is paid per line on Python 3.12+: pyo3's own
+/// `StopIteration` error is normalized, which builds an exception instance and an argument
+/// tuple, and `PyErr_SetObject` also looks for an exception to chain. (3.12+ still builds
+/// the instance itself; Python < 3.12, when tracing, hands the bare value over.) `value` must
+/// not be a tuple (it would be taken as arguments): lines are `str`, batches `list`.
+///
+/// # Safety
+/// The GIL is held; `value` is a new reference, which this takes.
+unsafe fn raise_stop_iteration(value: *mut ffi::PyObject) {
+    // SAFETY: per the contract; PyErr_Restore takes the two references given.
+    unsafe {
+        let ty = ffi::PyExc_StopIteration;
+        ffi::Py_INCREF(ty);
+        ffi::PyErr_Restore(ty, value, ptr::null_mut());
+    }
+}
