@@ -33,7 +33,8 @@ struct Envelope<'a> {
 /// other type yields `message` (a non-empty string as is, other JSON values as their JSON
 /// text, empty or missing: nothing). Anything that is not a JSON object is the line itself.
 pub fn decode(text: &str) -> Event<'_> {
-    let trimmed = text.trim_start();
+    // Events nearly always start with their brace: skip the Unicode-aware trim then.
+    let trimmed = if text.starts_with('{') { text } else { text.trim_start() };
     if !trimmed.starts_with('{') {
         return plain(text);
     }
@@ -111,14 +112,31 @@ mod fast {
         }
     }
 
+    /// Whether `bytes` holds no `"`, `\\` or control character: a JSON string body that is
+    /// its own text. One pass, eight bytes at a time (the usual "has a byte below / equal to"
+    /// word tricks, exact for the whole word).
+    #[inline]
+    pub(super) fn is_plain(bytes: &[u8]) -> bool {
+        const ONES: u64 = u64::MAX / 255;
+        const HIGHS: u64 = ONES * 0x80;
+        let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+        let equal = |word: u64, b: u8| below(word ^ (ONES * u64::from(b)), 1);
+        let mut words = bytes.chunks_exact(8);
+        for chunk in &mut words {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            if below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') != 0 {
+                return false;
+            }
+        }
+        words.remainder().iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+    }
+
     /// The compact log event as most agents write it, checked with one comparison.
     const COMPACT_LOG: &str = r#"{"type":"log","message":""#;
 
     pub(super) fn decode(text: &str) -> Option<Event<'_>> {
-        if let Some(rest) = text.strip_prefix(COMPACT_LOG) {
-            let mut c = Cursor { text: rest, at: 0 };
-            let message = c.plain_string()?;
-            if &rest[c.at..] == "}" {
+        if let Some(message) = text.strip_prefix(COMPACT_LOG).and_then(|rest| rest.strip_suffix("\"}")) {
+            if is_plain(message.as_bytes()) {
                 return Some(if message.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(message)) });
             }
         }
@@ -185,6 +203,35 @@ mod tests {
     fn log_event_yields_its_message() {
         assert_eq!(decode(r#"{"type":"log","message":"hello"}"#), line("hello"));
         assert_eq!(decode(r#"{"message":"a\"b\u00e9"}"#), Event::Line(Cow::Owned("a\"b\u{e9}".into())));
+    }
+
+    #[test]
+    fn plain_string_bodies_are_told_apart_byte_by_byte() {
+        for len in 0..40 {
+            let clean: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(fast::is_plain(&clean), "{len}");
+            for at in 0..len {
+                for bad in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut dirty = clean.clone();
+                    dirty[at] = bad;
+                    assert!(!fast::is_plain(&dirty), "{len} {at} {bad}");
+                }
+                for good in [b' ', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+                    let mut fine = clean.clone();
+                    fine[at] = good;
+                    assert!(fast::is_plain(&fine), "{len} {at} {good}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn compact_events_with_escapes_or_trailing_text_take_the_full_path() {
+        assert_eq!(decode(r#"{"type":"log","message":"a\"b"}"#), line("a\"b"));
+        assert_eq!(decode(r#"{"type":"log","message":"a"} "#), line("a"));
+        assert_eq!(decode(r#"{"type":"log","message":"a","x":1}"#), line("a"));
+        assert_eq!(decode(r#"{"type":"log","message":""}"#), Event::Skip);
+        assert_eq!(decode(r#"{"type":"log","message":"é ✓"}"#), line("é ✓"));
     }
 
     #[test]
