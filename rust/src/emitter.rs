@@ -67,7 +67,13 @@ impl<'a> Emitter<'a> {
         if self.limits.too_large(size) {
             return Ok(self.counter.count(size)?);
         }
-        match events::decode(text) {
+        self.event(events::decode(text), size)
+    }
+
+    /// Acts on one decoded message of `size` bytes.
+    #[inline]
+    fn event(&mut self, event: Event<'_>, size: usize) -> std::result::Result<(), Halt> {
+        match event {
             Event::Complete => Err(Halt::Complete),
             Event::Error(m) => Err(Halt::Fail(Error::Remote(self.secrets.clean(&m)))),
             Event::Line(line) => {
@@ -95,9 +101,17 @@ impl<'a> Emitter<'a> {
             }
             Piece::Line(bytes) => bytes,
         };
+        // The splitter already dropped lines over the size limit; count the whole line.
+        if let Some(event) = events::sse_compact(bytes) {
+            if self.limits.too_large(bytes.len()) {
+                self.counter.count(bytes.len())?;
+            } else {
+                self.event(event, bytes.len())?;
+            }
+            return Ok(!self.full());
+        }
         let line = events::utf8_lossy(bytes);
         if let Some(payload) = events::sse_data(&line) {
-            // The splitter already dropped lines over the size limit; count the whole line.
             self.message(payload, bytes.len())?;
         } else {
             self.counter.count(bytes.len())?;

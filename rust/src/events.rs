@@ -112,11 +112,11 @@ mod fast {
         }
     }
 
-    /// Whether `bytes` holds no `"`, `\\` or control character: a JSON string body that is
-    /// its own text. One pass, eight bytes at a time (the usual "has a byte below / equal to"
-    /// word tricks, exact for the whole word).
+    /// Whether `bytes` holds no `"`, `\\` or control character (and, with `ascii`, no byte
+    /// over 0x7f): a JSON string body that is its own text. One pass, eight bytes at a time
+    /// (the usual "has a byte below / equal to" word tricks, exact for the whole word).
     #[inline]
-    pub(super) fn is_plain(bytes: &[u8]) -> bool {
+    pub(super) fn is_plain(bytes: &[u8], ascii: bool) -> bool {
         const ONES: u64 = u64::MAX / 255;
         const HIGHS: u64 = ONES * 0x80;
         let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
@@ -124,19 +124,20 @@ mod fast {
         let mut words = bytes.chunks_exact(8);
         for chunk in &mut words {
             let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') != 0 {
+            let high = if ascii { word & HIGHS } else { 0 };
+            if below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') | high != 0 {
                 return false;
             }
         }
-        words.remainder().iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+        words.remainder().iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\' && (!ascii || b < 0x80))
     }
 
     /// The compact log event as most agents write it, checked with one comparison.
-    const COMPACT_LOG: &str = r#"{"type":"log","message":""#;
+    pub(super) const COMPACT_LOG: &str = r#"{"type":"log","message":""#;
 
     pub(super) fn decode(text: &str) -> Option<Event<'_>> {
         if let Some(message) = text.strip_prefix(COMPACT_LOG).and_then(|rest| rest.strip_suffix("\"}")) {
-            if is_plain(message.as_bytes()) {
+            if is_plain(message.as_bytes(), false) {
                 return Some(if message.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(message)) });
             }
         }
@@ -166,6 +167,23 @@ mod fast {
             _ => message.map_or(Event::Skip, Event::Line),
         })
     }
+}
+
+/// An SSE `data:` line carrying the compact log event with a plain ASCII message, decoded
+/// straight from the raw bytes: the one pass that finds no escape also proves the line valid
+/// UTF-8. `None` for anything else, which takes [`utf8_lossy`], [`sse_data`] and [`decode`]
+/// (with the same result for the lines this accepts).
+#[inline]
+pub fn sse_compact(line: &[u8]) -> Option<Event<'_>> {
+    let rest = line.strip_prefix(b"data:")?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let message = rest.strip_prefix(fast::COMPACT_LOG.as_bytes())?.strip_suffix(b"\"}")?;
+    if !fast::is_plain(message, true) {
+        return None;
+    }
+    // SAFETY: every byte of `message` is ASCII (checked just above), so it is valid UTF-8.
+    let message = unsafe { std::str::from_utf8_unchecked(message) };
+    Some(if message.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(message)) })
 }
 
 /// Bytes as text, invalid UTF-8 replaced. Valid text (nearly always) takes std's fast
@@ -209,17 +227,18 @@ mod tests {
     fn plain_string_bodies_are_told_apart_byte_by_byte() {
         for len in 0..40 {
             let clean: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            assert!(fast::is_plain(&clean), "{len}");
+            assert!(fast::is_plain(&clean, true), "{len}");
             for at in 0..len {
                 for bad in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
                     let mut dirty = clean.clone();
                     dirty[at] = bad;
-                    assert!(!fast::is_plain(&dirty), "{len} {at} {bad}");
+                    assert!(!fast::is_plain(&dirty, false), "{len} {at} {bad}");
                 }
                 for good in [b' ', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
                     let mut fine = clean.clone();
                     fine[at] = good;
-                    assert!(fast::is_plain(&fine), "{len} {at} {good}");
+                    assert!(fast::is_plain(&fine, false), "{len} {at} {good}");
+                    assert_eq!(fast::is_plain(&fine, true), good < 0x80, "{len} {at} {good}");
                 }
             }
         }
@@ -232,6 +251,33 @@ mod tests {
         assert_eq!(decode(r#"{"type":"log","message":"a","x":1}"#), line("a"));
         assert_eq!(decode(r#"{"type":"log","message":""}"#), Event::Skip);
         assert_eq!(decode(r#"{"type":"log","message":"é ✓"}"#), line("é ✓"));
+    }
+
+    #[test]
+    fn sse_compact_agrees_with_the_general_path_or_declines() {
+        let lines: &[&[u8]] = &[
+            br#"data: {"type":"log","message":"hello world"}"#,
+            br#"data:{"type":"log","message":"x"}"#,
+            br#"data: {"type":"log","message":""}"#,
+            br#"data: {"type":"log","message":"caf\u00e9"}"#,
+            "data: {\"type\":\"log\",\"message\":\"caf\u{e9}\"}".as_bytes(),
+            b"data: {\"type\":\"log\",\"message\":\"bad \xff\"}",
+            br#"data: {"type":"complete"}"#,
+            br#"data:  {"type":"log","message":"two spaces"}"#,
+            br#"event: {"type":"log","message":"x"}"#,
+            br#"data: {"type":"log","message":"tab	in"}"#,
+        ];
+        for line in lines {
+            let general = sse_data(&utf8_lossy(line)).map(|p| format!("{:?}", decode(p)));
+            if let Some(fast) = sse_compact(line) {
+                assert_eq!(Some(format!("{fast:?}")), general, "{}", String::from_utf8_lossy(line));
+            }
+        }
+        assert_eq!(sse_compact(lines[0]), Some(line("hello world")));
+        assert_eq!(sse_compact(lines[2]), Some(Event::Skip));
+        for declined in [3, 4, 5, 6, 8, 9] {
+            assert_eq!(sse_compact(lines[declined]), None, "{declined}");
+        }
     }
 
     #[test]
