@@ -173,7 +173,7 @@ class AsyncLineStream:
     counters ``lines``, ``messages`` and ``bytes`` are those of :class:`LineStream`.
     """
 
-    def __aiter__(self) -> AsyncLineStream: ...
+    def __aiter__(self) -> AsyncIterator[str]: ...
     def __anext__(self) -> Awaitable[str]:
         """The awaitable of the next line; each is awaited once."""
     def __iter__(self) -> NoReturn:

@@ -19,9 +19,10 @@ use crate::tail::Tail;
 /// cancelling the task and garbage collection. `for`/`list()` raise `TypeError`. `protocol`,
 /// `state` and the counters `lines`, `messages` and `bytes` say what it did so far.
 ///
-/// The stream is its own awaitable: `__anext__` returns it, and awaiting it finishes at once
-/// (no future, no loop round trip) while lines are buffered. Only when nothing is buffered
-/// does it park on one future, which the hub resolves when the next batch arrives.
+/// `async for` runs on an iterator that is also the awaitable of every step, so a buffered
+/// line costs no future and no loop round trip (on Python 3.10/3.11 not even an exception).
+/// Only when nothing is buffered does a step park on one future, which the hub resolves when
+/// the next batch arrives. `anext(stream)` awaits a single step the same way.
 #[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct AsyncLineStream {
     state: GilCell<State>,
@@ -105,8 +106,9 @@ impl AsyncLineStream {
 
 #[pymethods]
 impl AsyncLineStream {
-    fn __aiter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
+    /// The iterator of one `async for` (an `AsyncLineIter`, see `step.rs`).
+    fn __aiter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        step::iterate(slf)
     }
 
     /// The awaitable of the next item (a reusable `AsyncLineStep`, see `step.rs`).

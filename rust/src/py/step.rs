@@ -1,16 +1,22 @@
-//! `AsyncLineStep`: the awaitable `AsyncLineStream.__anext__` returns, one step of `async for`.
+//! The awaitables of `async for` over an `AsyncLineStream`, as raw types:
 //!
-//! A raw type, because pyo3 cannot define `am_send`: through that slot Python 3.10 and 3.11
-//! take each line from the step as a plain return value, with no `StopIteration` raised and
-//! caught per line. Python 3.12+ only calls `__next__` (`tp_iternext`) on awaitables that are
-//! not coroutines, so there the line still comes back as `StopIteration`'s value.
+//! - `AsyncLineIter`, what `__aiter__` returns: for the whole loop it is the iterator and the
+//!   awaitable of each step at once (`__anext__` and `__await__` give itself back), so a line
+//!   costs no pyo3 call at all;
+//! - `AsyncLineStep`, what the stream's own `__anext__` returns (`anext(stream)`): the
+//!   awaitable of one step, awaited once.
 //!
-//! Ownership flips so that no reference cycle ever forms: at rest the stream holds its step;
-//! `__anext__` hands the step out holding a strong reference to the stream; when the step
-//! finishes it drops that reference and goes back to the stream. A step abandoned midway
-//! (its task cancelled) releases the stream when it is freed, so the stream closes at once.
+//! Raw, because pyo3 cannot define `am_send`: through that slot Python 3.10 and 3.11 take each
+//! line as a plain return value, with no `StopIteration` raised and caught per line. Python
+//! 3.12+ only calls `__next__` (`tp_iternext`) on awaitables that are not coroutines, so there
+//! the line still comes back as `StopIteration`'s value.
+//!
+//! No reference cycle ever forms, so a cancelled task's stream closes at once: an iterator
+//! holds its stream, never the reverse. A step's ownership flips: at rest the stream holds
+//! its step; `__anext__` hands the step out holding the stream; when the step finishes it
+//! drops the stream and goes back to it. A step abandoned midway releases the stream when freed.
 
-use std::ffi::{c_int, c_uint, c_void};
+use std::ffi::{c_int, c_uint, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
@@ -26,8 +32,11 @@ use crate::py::aio::{AsyncLineStream, Stepped};
 #[repr(C)]
 struct StepObject {
     ob_base: ffi::PyObject,
-    /// The stream while the step runs (a strong reference); null at rest.
+    /// The stream: an iterator's for its whole life, a step's while it runs (a strong
+    /// reference, or null).
     stream: *mut ffi::PyObject,
+    /// An `AsyncLineIter` (keeps its stream), not an `AsyncLineStep` (single await).
+    looping: bool,
 }
 
 /// What one run of the step gives back to the interpreter.
@@ -38,58 +47,78 @@ enum Out {
     Yield(*mut ffi::PyObject),
 }
 
-static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STEP_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static ITER_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-const DOC: &std::ffi::CStr = c"One step of `async for` over an AsyncLineStream (what `__anext__` returns).";
+/// Makes one of the two types (the iterator is also an async iterator; both are awaitables).
+fn make_type(py: Python<'_>, name: &'static CStr, doc: &'static CStr, looping: bool) -> PyResult<Py<PyType>> {
+    let mut slots = vec![
+        ffi::PyType_Slot { slot: ffi::Py_am_await, pfunc: step_self as *mut c_void },
+        ffi::PyType_Slot { slot: ffi::Py_am_send, pfunc: step_send as *mut c_void },
+        ffi::PyType_Slot { slot: ffi::Py_tp_iter, pfunc: step_self as *mut c_void },
+        ffi::PyType_Slot { slot: ffi::Py_tp_iternext, pfunc: step_next as *mut c_void },
+        ffi::PyType_Slot { slot: ffi::Py_tp_dealloc, pfunc: step_dealloc as *mut c_void },
+        ffi::PyType_Slot { slot: ffi::Py_tp_doc, pfunc: doc.as_ptr() as *mut c_void },
+    ];
+    if looping {
+        slots.push(ffi::PyType_Slot { slot: ffi::Py_am_aiter, pfunc: step_self as *mut c_void });
+        slots.push(ffi::PyType_Slot { slot: ffi::Py_am_anext, pfunc: step_self as *mut c_void });
+    }
+    slots.push(ffi::PyType_Slot { slot: 0, pfunc: ptr::null_mut() });
+    let mut spec = ffi::PyType_Spec {
+        // The type keeps this pointer as its `tp_name`: a static string.
+        name: name.as_ptr(),
+        basicsize: std::mem::size_of::<StepObject>() as c_int,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as c_uint,
+        slots: slots.as_mut_ptr(),
+    };
+    // SAFETY: the spec and slots are valid for the call, which copies what it keeps (besides
+    // the static name).
+    let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec)) }?;
+    Ok(ty.cast_into::<PyType>()?.unbind())
+}
 
-fn step_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    TYPE.get_or_try_init(py, || {
-        let mut slots = [
-            ffi::PyType_Slot { slot: ffi::Py_am_await, pfunc: step_self as *mut c_void },
-            ffi::PyType_Slot { slot: ffi::Py_am_send, pfunc: step_send as *mut c_void },
-            ffi::PyType_Slot { slot: ffi::Py_tp_iter, pfunc: step_self as *mut c_void },
-            ffi::PyType_Slot { slot: ffi::Py_tp_iternext, pfunc: step_next as *mut c_void },
-            ffi::PyType_Slot { slot: ffi::Py_tp_dealloc, pfunc: step_dealloc as *mut c_void },
-            ffi::PyType_Slot { slot: ffi::Py_tp_doc, pfunc: DOC.as_ptr() as *mut c_void },
-            ffi::PyType_Slot { slot: 0, pfunc: ptr::null_mut() },
-        ];
-        let mut spec = ffi::PyType_Spec {
-            // The type keeps this pointer as its `tp_name`: a static string.
-            name: c"synapse_agent_rs._core.AsyncLineStep".as_ptr(),
-            basicsize: std::mem::size_of::<StepObject>() as c_int,
-            itemsize: 0,
-            flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as c_uint,
-            slots: slots.as_mut_ptr(),
-        };
-        // SAFETY: the spec and slots are valid for the call, which copies what it keeps
-        // (besides the static name).
-        let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec)) }?;
-        Ok(ty.cast_into::<PyType>()?.unbind())
-    })
-    .map(|ty| ty.bind(py))
+/// A new, zeroed object of one of the two types, holding `stream`.
+fn new_object<'py>(stream: &Bound<'py, AsyncLineStream>, looping: bool) -> PyResult<Bound<'py, PyAny>> {
+    let py = stream.py();
+    let ty = if looping {
+        let doc = c"The iterator of `async for` over an AsyncLineStream (what `__aiter__` returns).";
+        ITER_TYPE.get_or_try_init(py, || make_type(py, c"synapse_agent_rs._core.AsyncLineIter", doc, true))?
+    } else {
+        let doc = c"One step of `async for` over an AsyncLineStream (what `__anext__` returns).";
+        STEP_TYPE.get_or_try_init(py, || make_type(py, c"synapse_agent_rs._core.AsyncLineStep", doc, false))?
+    };
+    // SAFETY: the type is ours; GenericAlloc zeroes the object.
+    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(ty.as_ptr().cast(), 0)) }?;
+    // SAFETY: a StepObject, just made; the GIL is held.
+    unsafe {
+        let step = obj.as_ptr().cast::<StepObject>();
+        (*step).stream = stream.clone().into_any().into_ptr();
+        (*step).looping = looping;
+    }
+    Ok(obj)
+}
+
+/// The iterator of one `async for` over `stream` (its `__aiter__`).
+pub fn iterate<'py>(stream: &Bound<'py, AsyncLineStream>) -> PyResult<Bound<'py, PyAny>> {
+    new_object(stream, true)
 }
 
 /// The step to hand out for one `__anext__` of `stream`: `cached` (the stream's step at rest)
 /// when nothing else holds it, else a new one. It holds `stream` until it finishes.
 pub fn arm<'py>(stream: &Bound<'py, AsyncLineStream>, cached: Option<Py<PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     let py = stream.py();
-    let step = match cached.map(|step| step.into_bound(py)) {
+    match cached.map(|step| step.into_bound(py)) {
         // Only the cache held it: a caller that kept an earlier awaitable never sees it reused.
         // SAFETY: a live object; the GIL is held.
-        Some(step) if unsafe { ffi::Py_REFCNT(step.as_ptr()) } == 1 => step,
-        _ => {
-            let ty = step_type(py)?;
-            // SAFETY: the type is ours; GenericAlloc zeroes the object (`stream` null).
-            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(ty.as_ptr().cast(), 0)) }?
+        Some(step) if unsafe { ffi::Py_REFCNT(step.as_ptr()) } == 1 => {
+            // SAFETY: a cached step is a StepObject at rest (`stream` null); the GIL is held.
+            unsafe { (*step.as_ptr().cast::<StepObject>()).stream = stream.clone().into_any().into_ptr() };
+            Ok(step)
         }
-    };
-    // SAFETY: `step` is a StepObject (made above, or by an earlier call); the GIL is held.
-    unsafe {
-        let slot = &mut (*step.as_ptr().cast::<StepObject>()).stream;
-        let old = std::mem::replace(slot, stream.clone().into_any().into_ptr());
-        ffi::Py_XDECREF(old);
+        _ => new_object(stream, false),
     }
-    Ok(step)
 }
 
 unsafe extern "C" fn step_self(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
@@ -180,6 +209,10 @@ unsafe fn run_step(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Out> {
         Ok(Stepped::Ready(item)) => Ok(Out::Return(item.into_ptr())),
         Err(e) => Err(e),
     };
+    // SAFETY: per the contract.
+    if unsafe { (*step).looping } {
+        return done;
+    }
     // Finished: back to the stream, and the stream's reference dropped (after the last use).
     // SAFETY: per the contract.
     unsafe { (*step).stream = ptr::null_mut() };
