@@ -7,6 +7,7 @@ import gc
 import os
 import threading
 import time
+from typing import Any
 
 import pytest
 import uvloop
@@ -149,6 +150,36 @@ async def test_each_awaitable_of_anext_is_awaited_once(fake_agent: FakeAgent) ->
         assert await following == 'b'
         assert [line async for line in stream] == ['c']
         assert await anext(stream, 'end') == 'end'
+
+
+async def test_results_raised_by_next_are_never_changed_under_their_holder(fake_agent: FakeAgent) -> None:
+    # `await` on Python 3.12+ takes each line from the iterator's `__next__` as the value of a
+    # StopIteration that the iterator reuses: one still held by someone is never reused.
+    fake_agent.add_job('job', ['a', 'b', 'c'])
+
+    async def next_result(iterator: Any) -> StopIteration:
+        while True:
+            try:
+                future = iterator.__next__()
+            except StopIteration as done:
+                return done
+            # A step yields its future to the task as `yield` would (marked blocking); to
+            # `await` it here instead, the mark is taken off first.
+            future._asyncio_future_blocking = False
+            await future
+
+    async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
+        iterator = aiter(client.tail_job_logs('job'))
+        first = await next_result(iterator)
+        second = await next_result(iterator)
+        assert (first.value, second.value) == ('a', 'b')
+        assert second is not first
+        del second
+        third = await next_result(iterator)
+        assert (first.value, third.value) == ('a', 'c')
+        assert third is not first
+        with pytest.raises(StopAsyncIteration):
+            await next_result(iterator)
 
 
 async def test_aclose_and_break_close_the_connection(fake_agent: FakeAgent) -> None:

@@ -37,6 +37,8 @@ struct StepObject {
     stream: *mut ffi::PyObject,
     /// An `AsyncLineIter` (keeps its stream), not an `AsyncLineStep` (single await).
     looping: bool,
+    /// The `StopIteration` that carries results out of `__next__`, reused (owned, or null).
+    stop: *mut ffi::PyObject,
 }
 
 /// What one run of the step gives back to the interpreter.
@@ -147,8 +149,8 @@ unsafe extern "C" fn step_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: the interpreter passes a live step.
     match unsafe { run(obj) } {
         Some(Out::Return(value)) => {
-            // SAFETY: the GIL is held; `value` is a new reference, handed over.
-            unsafe { raise_stop_iteration(value) };
+            // SAFETY: a live step; the GIL is held; `value` is a new reference, handed over.
+            unsafe { raise_stop_iteration(obj, value) };
             ptr::null_mut()
         }
         Some(Out::Yield(future)) => future,
@@ -161,12 +163,15 @@ unsafe extern "C" fn step_dealloc(obj: *mut ffi::PyObject) {
     // stream reference (if the step was abandoned midway) is dropped, then the memory, then
     // the reference every instance of a heap type holds on its type.
     unsafe {
-        let stream = std::mem::replace(&mut (*obj.cast::<StepObject>()).stream, ptr::null_mut());
+        let step = obj.cast::<StepObject>();
+        let stream = std::mem::replace(&mut (*step).stream, ptr::null_mut());
+        let stop = std::mem::replace(&mut (*step).stop, ptr::null_mut());
         let ty = ffi::Py_TYPE(obj);
         let free: ffi::freefunc = std::mem::transmute(ffi::PyType_GetSlot(ty, ffi::Py_tp_free));
         free(obj.cast());
         ffi::Py_DECREF(ty.cast());
         ffi::Py_XDECREF(stream);
+        ffi::Py_XDECREF(stop);
     }
 }
 
@@ -224,21 +229,56 @@ unsafe fn run_step(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Out> {
 }
 
 /// Ends an await step with `value` as its result, as `return value` ends a coroutine (the
-/// caller then returns NULL).
+/// caller then returns NULL): the step's own `StopIteration`, carrying `value`, is raised.
 ///
-/// NOTE: raw `PyErr_Restore`, since this is paid per line on Python 3.12+: pyo3's own
-/// `StopIteration` error is normalized, which builds an exception instance and an argument
-/// tuple, and `PyErr_SetObject` also looks for an exception to chain. (3.12+ still builds
-/// the instance itself; Python < 3.12, when tracing, hands the bare value over.) `value` must
-/// not be a tuple (it would be taken as arguments): lines are `str`, batches `list`.
+/// NOTE: this is paid per line on Python 3.12+, where `await` takes results from `__next__`
+/// and a raised type with a bare value is turned into a new exception instance (a call, an
+/// argument tuple and a garbage-collected object per line). Reusing one instance costs an
+/// attribute store instead. It is reused only when nothing else holds it and it carries no
+/// traceback or context from an earlier escape; otherwise a fresh one replaces it.
 ///
 /// # Safety
-/// The GIL is held; `value` is a new reference, which this takes.
-unsafe fn raise_stop_iteration(value: *mut ffi::PyObject) {
-    // SAFETY: per the contract; PyErr_Restore takes the two references given.
+/// `obj` is a live StepObject, the GIL is held, and `value` is a new reference, which this takes.
+unsafe fn raise_stop_iteration(obj: *mut ffi::PyObject, value: *mut ffi::PyObject) {
+    // SAFETY: per the contract.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: per the contract; every pointer used is live, references are balanced.
     unsafe {
+        let value = Bound::from_owned_ptr(py, value);
+        let step = obj.cast::<StepObject>();
+        if !reusable((*step).stop) {
+            let fresh = ffi::PyObject_CallNoArgs(ffi::PyExc_StopIteration);
+            if fresh.is_null() {
+                return; // the error is set
+            }
+            ffi::Py_XDECREF(std::mem::replace(&mut (*step).stop, fresh));
+        }
+        let stop = (*step).stop;
+        if ffi::PyObject_SetAttr(stop, pyo3::intern!(py, "value").as_ptr(), value.as_ptr()) < 0 {
+            return; // the error is set
+        }
         let ty = ffi::PyExc_StopIteration;
         ffi::Py_INCREF(ty);
-        ffi::PyErr_Restore(ty, value, ptr::null_mut());
+        ffi::Py_INCREF(stop);
+        ffi::PyErr_Restore(ty, stop, ptr::null_mut());
+    }
+}
+
+/// Whether the kept `StopIteration` can carry another result: held only here, and clean.
+///
+/// # Safety
+/// `stop` is null or a live exception; the GIL is held.
+unsafe fn reusable(stop: *mut ffi::PyObject) -> bool {
+    // SAFETY: per the contract; the Get functions return new references, dropped here.
+    unsafe {
+        if stop.is_null() || ffi::Py_REFCNT(stop) != 1 {
+            return false;
+        }
+        let traceback = ffi::PyException_GetTraceback(stop);
+        let context = ffi::PyException_GetContext(stop);
+        let clean = traceback.is_null() && context.is_null();
+        ffi::Py_XDECREF(traceback);
+        ffi::Py_XDECREF(context);
+        clean
     }
 }
