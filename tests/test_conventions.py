@@ -120,6 +120,29 @@ def test_messages_have_no_bad_plurals_or_empty_reasons(fake_agent: FakeAgent) ->
     assert 'more than 1 message (max_messages)' in str(limit.value), str(limit.value)
 
 
+def test_for_loops_share_their_stream_and_keep_it_alive(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('job', ['a', 'b', 'c', 'd'])
+    client = AgentClient(fake_agent.url, TOKEN)
+    # The iterator holds the stream: a stream nothing else refers to still gives its lines.
+    assert next(iter(client.tail_job_logs('job'))) == 'a'
+
+    stream = client.tail_job_logs('job')
+    first, second = iter(stream), iter(stream)
+    assert next(first) == 'a'
+    assert next(second) == 'b'
+    assert next(stream) == 'c'
+    assert list(first) == ['d']
+    assert list(second) == []
+    assert stream.state == 'ended'
+
+    stream = client.tail_job_logs('job')
+    for line in stream:
+        assert line == 'a'
+        break
+    assert stream.open
+    assert [*stream] == ['b', 'c', 'd']
+
+
 def test_async_streams_support_async_with_and_refuse_sync_iteration(fake_agent: FakeAgent) -> None:
     fake_agent.add_job('job-1', ['a', 'b', 'c'])
     fake_agent.add_job('quiet', ['first'], fault='silence')

@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
-from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Sequence
 from typing import Any, Literal, NoReturn, final
 
 from synapse_agent_rs.clients.exceptions import ClientError
@@ -120,7 +120,7 @@ class LineStream:
     updated once per batch received, so they may run ahead of what you iterated).
     """
 
-    def __iter__(self) -> LineStream: ...
+    def __iter__(self) -> Iterator[str]: ...
     def __next__(self) -> str: ...
     def batches(self) -> BatchIter:
         """Iterates ``list[str]``, one list per batch received, for bulk consumers."""

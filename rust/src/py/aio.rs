@@ -94,6 +94,18 @@ impl AsyncLineStream {
         }
     }
 
+    /// The next item when it is already in the batch at hand (no queue, no Python call, no
+    /// reference dropped: the raw fast path of a step); `None` otherwise.
+    #[inline]
+    pub fn buffered<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut state = self.state.borrow_mut(py)?;
+        if !state.cursor.has_line() {
+            return Ok(None);
+        }
+        let item = if state.batches { state.cursor.rest(py)?.into_any() } else { state.cursor.line(py).into_any() };
+        Ok(Some(item))
+    }
+
     /// Takes back a finished step, to hand it out again.
     pub fn shelve(&self, py: Python<'_>, step: &Bound<'_, PyAny>) {
         if let Ok(mut state) = self.state.borrow_mut(py) {

@@ -16,8 +16,7 @@
 //! its step; `__anext__` hands the step out holding the stream; when the step finishes it
 //! drops the stream and goes back to it. A step abandoned midway releases the stream when freed.
 
-use std::ffi::{c_int, c_uint, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{c_void, CStr};
 use std::ptr;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -28,6 +27,7 @@ use pyo3::types::PyType;
 use pyo3::Borrowed;
 
 use crate::py::aio::{AsyncLineStream, Stepped};
+use crate::py::raw;
 
 #[repr(C)]
 struct StepObject {
@@ -55,33 +55,20 @@ static ITER_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// Makes one of the two types (the iterator is also an async iterator; both are awaitables).
 fn make_type(py: Python<'_>, name: &'static CStr, doc: &'static CStr, looping: bool) -> PyResult<Py<PyType>> {
     let mut slots = vec![
-        ffi::PyType_Slot { slot: ffi::Py_am_await, pfunc: step_self as *mut c_void },
-        ffi::PyType_Slot { slot: ffi::Py_am_send, pfunc: step_send as *mut c_void },
-        ffi::PyType_Slot { slot: ffi::Py_tp_iter, pfunc: step_self as *mut c_void },
-        ffi::PyType_Slot { slot: ffi::Py_tp_iternext, pfunc: step_next as *mut c_void },
-        ffi::PyType_Slot { slot: ffi::Py_tp_dealloc, pfunc: step_dealloc as *mut c_void },
-        ffi::PyType_Slot { slot: ffi::Py_tp_doc, pfunc: doc.as_ptr() as *mut c_void },
+        (ffi::Py_am_await, raw::itself as *mut c_void),
+        (ffi::Py_am_send, step_send as *mut c_void),
+        (ffi::Py_tp_iter, raw::itself as *mut c_void),
+        (ffi::Py_tp_iternext, step_next as *mut c_void),
+        (ffi::Py_tp_dealloc, step_dealloc as *mut c_void),
     ];
     if looping {
-        slots.push(ffi::PyType_Slot { slot: ffi::Py_am_aiter, pfunc: step_self as *mut c_void });
-        slots.push(ffi::PyType_Slot { slot: ffi::Py_am_anext, pfunc: step_self as *mut c_void });
+        slots.push((ffi::Py_am_aiter, raw::itself as *mut c_void));
+        slots.push((ffi::Py_am_anext, raw::itself as *mut c_void));
     }
-    slots.push(ffi::PyType_Slot { slot: 0, pfunc: ptr::null_mut() });
-    let mut spec = ffi::PyType_Spec {
-        // The type keeps this pointer as its `tp_name`: a static string.
-        name: name.as_ptr(),
-        basicsize: std::mem::size_of::<StepObject>() as c_int,
-        itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as c_uint,
-        slots: slots.as_mut_ptr(),
-    };
-    // SAFETY: the spec and slots are valid for the call, which copies what it keeps (besides
-    // the static name).
-    let ty = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut spec)) }?;
-    Ok(ty.cast_into::<PyType>()?.unbind())
+    raw::make_type(py, name, doc, std::mem::size_of::<StepObject>(), &slots)
 }
 
-/// A new, zeroed object of one of the two types, holding `stream`.
+/// A new object of one of the two types, holding `stream`.
 fn new_object<'py>(stream: &Bound<'py, AsyncLineStream>, looping: bool) -> PyResult<Bound<'py, PyAny>> {
     let py = stream.py();
     let ty = if looping {
@@ -91,9 +78,8 @@ fn new_object<'py>(stream: &Bound<'py, AsyncLineStream>, looping: bool) -> PyRes
         let doc = c"One step of `async for` over an AsyncLineStream (what `__anext__` returns).";
         STEP_TYPE.get_or_try_init(py, || make_type(py, c"synapse_agent_rs._core.AsyncLineStep", doc, false))?
     };
-    // SAFETY: the type is ours; GenericAlloc zeroes the object.
-    let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(ty.as_ptr().cast(), 0)) }?;
-    // SAFETY: a StepObject, just made; the GIL is held.
+    let obj = raw::alloc(ty.bind(py))?;
+    // SAFETY: a StepObject, just made (zeroed); the GIL is held.
     unsafe {
         let step = obj.as_ptr().cast::<StepObject>();
         (*step).stream = stream.clone().into_any().into_ptr();
@@ -121,12 +107,6 @@ pub fn arm<'py>(stream: &Bound<'py, AsyncLineStream>, cached: Option<Py<PyAny>>)
         }
         _ => new_object(stream, false),
     }
-}
-
-unsafe extern "C" fn step_self(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: the interpreter passes a live object.
-    unsafe { ffi::Py_INCREF(obj) };
-    obj
 }
 
 unsafe extern "C" fn step_send(
@@ -166,66 +146,64 @@ unsafe extern "C" fn step_dealloc(obj: *mut ffi::PyObject) {
         let step = obj.cast::<StepObject>();
         let stream = std::mem::replace(&mut (*step).stream, ptr::null_mut());
         let stop = std::mem::replace(&mut (*step).stop, ptr::null_mut());
-        let ty = ffi::Py_TYPE(obj);
-        let free: ffi::freefunc = std::mem::transmute(ffi::PyType_GetSlot(ty, ffi::Py_tp_free));
-        free(obj.cast());
-        ffi::Py_DECREF(ty.cast());
+        raw::free(obj);
         ffi::Py_XDECREF(stream);
         ffi::Py_XDECREF(stop);
     }
 }
 
-/// Runs one step; `None` with the Python error set. Panics stop here, as a `RuntimeError`.
+/// Runs one step; `None` with the Python error set.
 ///
 /// # Safety
 /// `obj` is a live StepObject and the GIL is held (the interpreter calls slots so).
 unsafe fn run(obj: *mut ffi::PyObject) -> Option<Out> {
-    // SAFETY: the GIL is held. pyo3's own count of attached calls is not raised here, so a
-    // `Py` dropped inside is released at the next pyo3 entry (the next `__anext__`); the
-    // per-line path drops none.
-    let py = unsafe { Python::assume_attached() };
-    // SAFETY: per this function's contract.
-    match catch_unwind(AssertUnwindSafe(|| unsafe { run_step(py, obj) })) {
-        Ok(Ok(out)) => Some(out),
-        Ok(Err(e)) => {
-            e.restore(py);
-            None
-        }
-        Err(_) => {
-            PyRuntimeError::new_err("internal error in the stream step (a bug: please report it)").restore(py);
-            None
-        }
-    }
-}
-
-/// # Safety
-/// As for [`run`].
-unsafe fn run_step(py: Python<'_>, obj: *mut ffi::PyObject) -> PyResult<Out> {
     let step = obj.cast::<StepObject>();
     // SAFETY: per the contract.
-    let stream_ptr = unsafe { (*step).stream };
+    let (stream_ptr, looping) = unsafe { ((*step).stream, (*step).looping) };
+    // SAFETY: the GIL is held.
+    let py = unsafe { Python::assume_attached() };
     if stream_ptr.is_null() {
-        return Err(PyRuntimeError::new_err("cannot reuse an already awaited __anext__() of an AsyncLineStream"));
+        let message = "cannot reuse an already awaited __anext__() of an AsyncLineStream";
+        PyRuntimeError::new_err(message).restore(py);
+        return None;
     }
-    // SAFETY: a set `stream` is a strong reference to an AsyncLineStream (see `arm`).
-    let stream = unsafe { Borrowed::from_ptr(py, stream_ptr).cast_unchecked::<AsyncLineStream>() };
-    let done = match stream.get().step(py) {
-        Ok(Stepped::Wait(future)) => return Ok(Out::Yield(future.into_ptr())),
-        Ok(Stepped::Ready(item)) => Ok(Out::Return(item.into_ptr())),
-        Err(e) => Err(e),
-    };
+    // SAFETY (of each `stream_at` here): a set `stream` is a strong reference to an
+    // AsyncLineStream (see `arm`), alive at least until the end of this function; the GIL is
+    // held (per the contract).
     // SAFETY: per the contract.
-    if unsafe { (*step).looping } {
-        return done;
+    let out = unsafe {
+        raw::run(
+            |py| Ok(stream_at(py, stream_ptr).get().buffered(py)?.map(|item| Out::Return(item.into_ptr()))),
+            |py| {
+                Ok(match stream_at(py, stream_ptr).get().step(py)? {
+                    Stepped::Wait(future) => Out::Yield(future.into_ptr()),
+                    Stepped::Ready(item) => Out::Return(item.into_ptr()),
+                })
+            },
+        )
+    };
+    if looping || matches!(out, Some(Out::Yield(_))) {
+        return out;
     }
-    // Finished: back to the stream, and the stream's reference dropped (after the last use).
+    // A single step finished: back to the stream, and the stream's reference dropped.
     // SAFETY: per the contract.
     unsafe { (*step).stream = ptr::null_mut() };
+    // SAFETY: as above (the stream reference is dropped only below).
+    let stream = unsafe { stream_at(py, stream_ptr) };
     // SAFETY: `obj` is live (the caller holds it).
     stream.get().shelve(py, unsafe { &Borrowed::from_ptr(py, obj) });
-    // SAFETY: the reference `arm` gave the step.
+    // SAFETY: the reference `arm` gave the step, not used after this.
     unsafe { ffi::Py_DECREF(stream_ptr) };
-    done
+    out
+}
+
+/// The stream at `ptr`, borrowed.
+///
+/// # Safety
+/// `ptr` is a live AsyncLineStream for `'a`; the GIL is held.
+unsafe fn stream_at<'a, 'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Borrowed<'a, 'py, AsyncLineStream> {
+    // SAFETY: per the contract.
+    unsafe { Borrowed::from_ptr(py, ptr).cast_unchecked() }
 }
 
 /// Ends an await step with `value` as its result, as `return value` ends a coroutine (the

@@ -8,6 +8,7 @@ use pyo3::types::{PyList, PyString};
 use crate::py::cell::GilCell;
 use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr_in;
+use crate::py::line_iter;
 use crate::py::wait::SLICE;
 use crate::tail::Tail;
 
@@ -18,9 +19,10 @@ use crate::tail::Tail;
 /// close the connection at once. `protocol`, `state` and the counters `lines`, `messages`
 /// and `bytes` say what the stream did so far (the counters are updated once per batch).
 ///
-/// `__next__` hands out lines of the batch it holds without releasing the GIL or touching
-/// shared state; only when the batch is used up does it take the next one, and only when
-/// none is queued does it wait, with the GIL released, in slices that let Ctrl-C through.
+/// A `for` loop runs on a `LineIter`, which hands out the lines of the batch at hand in one C
+/// call each, without releasing the GIL or touching shared state; only when the batch is used
+/// up does it take the next one, and only when none is queued does it wait, with the GIL
+/// released, in slices that let Ctrl-C through. `next(stream)` does the same through pyo3.
 #[pyclass(module = "synapse_agent_rs._core", frozen)]
 pub struct LineStream {
     cursor: GilCell<Cursor>,
@@ -30,6 +32,22 @@ impl LineStream {
     /// Wraps a started stream.
     pub fn new(tail: Tail, log: Option<Py<PyAny>>) -> Self {
         Self { cursor: GilCell::new(Cursor::new(tail, log)) }
+    }
+
+    /// The next line when it is already in the batch at hand (no waiting, no Python call, no
+    /// reference dropped: the raw fast path of `LineIter`); `None` otherwise.
+    #[inline]
+    pub fn buffered<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
+        let mut cursor = self.cursor.borrow_mut(py)?;
+        Ok(cursor.has_line().then(|| cursor.line(py)))
+    }
+
+    /// The next line, waiting for it; `None` at the normal end.
+    pub fn next_line<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
+        if let Some(line) = self.buffered(py)? {
+            return Ok(Some(line));
+        }
+        Ok(self.ready(py)?.map(|mut cursor| cursor.line(py)))
     }
 
     /// Waits until lines are ready and returns the cursor borrowed with them; `None` at the
@@ -63,18 +81,13 @@ impl LineStream {
 
 #[pymethods]
 impl LineStream {
-    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
+    /// The iterator of a `for` loop (a `LineIter`, see `line_iter.rs`).
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        line_iter::iterate(slf)
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyString>>> {
-        {
-            let mut cursor = self.cursor.borrow_mut(py)?;
-            if cursor.has_line() {
-                return Ok(Some(cursor.line(py)));
-            }
-        }
-        Ok(self.ready(py)?.map(|mut cursor| cursor.line(py)))
+        self.next_line(py)
     }
 
     /// Iterates over lists of lines, one per batch received, for bulk consumers.
