@@ -64,16 +64,16 @@ impl<'a> Emitter<'a> {
     /// Handles one message (a WebSocket message or an SSE `data:` payload) of `size` bytes.
     #[inline]
     pub fn message(&mut self, text: &str, size: usize) -> std::result::Result<(), Halt> {
+        self.message_with(size, || events::decode(text))
+    }
+
+    /// Handles one message of `size` bytes, decoded by `decode` unless it is over the size limit.
+    #[inline]
+    fn message_with<'t>(&mut self, size: usize, decode: impl FnOnce() -> Event<'t>) -> std::result::Result<(), Halt> {
         if self.limits.too_large(size) {
             return Ok(self.counter.count(size)?);
         }
-        self.event(events::decode(text), size)
-    }
-
-    /// Acts on one decoded message of `size` bytes.
-    #[inline]
-    fn event(&mut self, event: Event<'_>, size: usize) -> std::result::Result<(), Halt> {
-        match event {
+        match decode() {
             Event::Complete => Err(Halt::Complete),
             Event::Error(m) => Err(Halt::Fail(Error::Remote(self.secrets.clean(&m)))),
             Event::Line(line) => {
@@ -103,11 +103,7 @@ impl<'a> Emitter<'a> {
         };
         // The splitter already dropped lines over the size limit; count the whole line.
         if let Some(event) = events::sse_compact(bytes) {
-            if self.limits.too_large(bytes.len()) {
-                self.counter.count(bytes.len())?;
-            } else {
-                self.event(event, bytes.len())?;
-            }
+            self.message_with(bytes.len(), || event)?;
             return Ok(!self.full());
         }
         let line = events::utf8_lossy(bytes);

@@ -102,8 +102,7 @@ mod fast {
         fn plain_string(&mut self) -> Option<&'a str> {
             let rest = &self.text.as_bytes()[self.at..];
             let end = memchr::memchr2(b'"', b'\\', rest)?;
-            let body = &rest[..end];
-            if rest[end] != b'"' || body.iter().fold(false, |bad, &b| bad | (b < 0x20)) {
+            if rest[end] != b'"' || !is_plain(&rest[..end], false) {
                 return None;
             }
             let s = &self.text[self.at..self.at + end];
@@ -133,13 +132,31 @@ mod fast {
     }
 
     /// The compact log event as most agents write it, checked with one comparison.
-    pub(super) const COMPACT_LOG: &str = r#"{"type":"log","message":""#;
+    const COMPACT_LOG: &str = r#"{"type":"log","message":""#;
+
+    /// The message of a compact log event (`event` is all of it) when it is its own text (and,
+    /// with `ascii`, ASCII): the bytes between the prefix and the closing `"}`.
+    #[inline]
+    pub(super) fn compact_message(event: &[u8], ascii: bool) -> Option<&[u8]> {
+        let message = event.strip_prefix(COMPACT_LOG.as_bytes())?.strip_suffix(b"\"}")?;
+        is_plain(message, ascii).then_some(message)
+    }
+
+    /// What a log event with this message yields: the line, or nothing when it is empty.
+    #[inline]
+    pub(super) fn log_line(message: &str) -> Event<'_> {
+        if message.is_empty() {
+            Event::Skip
+        } else {
+            Event::Line(Cow::Borrowed(message))
+        }
+    }
 
     pub(super) fn decode(text: &str) -> Option<Event<'_>> {
-        if let Some(message) = text.strip_prefix(COMPACT_LOG).and_then(|rest| rest.strip_suffix("\"}")) {
-            if is_plain(message.as_bytes(), false) {
-                return Some(if message.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(message)) });
-            }
+        if let Some(message) = compact_message(text.as_bytes(), false) {
+            let start = COMPACT_LOG.len();
+            // Both ends sit next to ASCII quotes, so on character boundaries.
+            return text.get(start..start + message.len()).map(log_line);
         }
         let mut c = Cursor { text, at: 0 };
         c.eat("{")?;
@@ -177,13 +194,10 @@ mod fast {
 pub fn sse_compact(line: &[u8]) -> Option<Event<'_>> {
     let rest = line.strip_prefix(b"data:")?;
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    let message = rest.strip_prefix(fast::COMPACT_LOG.as_bytes())?.strip_suffix(b"\"}")?;
-    if !fast::is_plain(message, true) {
-        return None;
-    }
-    // SAFETY: every byte of `message` is ASCII (checked just above), so it is valid UTF-8.
+    let message = fast::compact_message(rest, true)?;
+    // SAFETY: every byte of `message` is ASCII (`compact_message` with `ascii`), so it is UTF-8.
     let message = unsafe { std::str::from_utf8_unchecked(message) };
-    Some(if message.is_empty() { Event::Skip } else { Event::Line(Cow::Borrowed(message)) })
+    Some(fast::log_line(message))
 }
 
 /// Bytes as text, invalid UTF-8 replaced. Valid text (nearly always) takes std's fast
