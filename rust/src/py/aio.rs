@@ -45,6 +45,12 @@ pub enum Stepped<'py> {
 }
 
 impl State {
+    /// The next item of a ready batch: a line, or the rest of the batch with `.batches()`.
+    #[inline]
+    fn item<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(if self.batches { self.cursor.rest(py)?.into_any() } else { self.cursor.line(py).into_any() })
+    }
+
     fn end(&mut self, py: Python<'_>, outcome: Result<()>) -> PyErr {
         self.parking.forget();
         match outcome {
@@ -78,11 +84,7 @@ impl AsyncLineStream {
     pub fn step<'py>(&self, py: Python<'py>) -> PyResult<Stepped<'py>> {
         let mut state = self.state.borrow_mut(py)?;
         match state.cursor.advance(py) {
-            Step::Ready => {
-                let item =
-                    if state.batches { state.cursor.rest(py)?.into_any() } else { state.cursor.line(py).into_any() };
-                Ok(Stepped::Ready(item))
-            }
+            Step::Ready => Ok(Stepped::Ready(state.item(py)?)),
             Step::End(outcome) => Err(state.end(py, outcome)),
             Step::Empty => {
                 let State { cursor, parking, .. } = &mut *state;
@@ -102,8 +104,7 @@ impl AsyncLineStream {
         if !state.cursor.has_line() {
             return Ok(None);
         }
-        let item = if state.batches { state.cursor.rest(py)?.into_any() } else { state.cursor.line(py).into_any() };
-        Ok(Some(item))
+        state.item(py).map(Some)
     }
 
     /// Takes back a finished step, to hand it out again.

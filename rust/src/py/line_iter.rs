@@ -8,7 +8,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
-use pyo3::Borrowed;
 
 use crate::py::raw;
 use crate::py::stream::LineStream;
@@ -47,8 +46,13 @@ unsafe extern "C" fn iter_next(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: the interpreter calls slots with the GIL held; the stream lives as long as `obj`.
     let out = unsafe {
         raw::run(
-            |py| Ok(stream_at(py, stream_ptr).get().buffered(py)?.map(Bound::into_ptr)),
-            |py| Ok(stream_at(py, stream_ptr).get().next_line(py)?.map_or(ptr::null_mut(), Bound::into_ptr)),
+            |py| Ok(raw::borrowed::<LineStream>(py, stream_ptr).get().buffered(py)?.map(Bound::into_ptr)),
+            |py| {
+                Ok(raw::borrowed::<LineStream>(py, stream_ptr)
+                    .get()
+                    .next_line(py)?
+                    .map_or(ptr::null_mut(), Bound::into_ptr))
+            },
         )
     };
     out.unwrap_or(ptr::null_mut())
@@ -62,13 +66,4 @@ unsafe extern "C" fn iter_dealloc(obj: *mut ffi::PyObject) {
         raw::free(obj);
         ffi::Py_XDECREF(stream);
     }
-}
-
-/// The stream at `ptr`, borrowed.
-///
-/// # Safety
-/// `ptr` is a live LineStream for `'a`; the GIL is held.
-unsafe fn stream_at<'a, 'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Borrowed<'a, 'py, LineStream> {
-    // SAFETY: per the contract.
-    unsafe { Borrowed::from_ptr(py, ptr).cast_unchecked() }
 }

@@ -13,6 +13,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
+use pyo3::Borrowed;
 
 /// A heap type of `basicsize` bytes with these slots (plus its doc), not instantiable from Python.
 pub fn make_type(
@@ -66,6 +67,15 @@ pub unsafe extern "C" fn itself(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: the interpreter passes a live object.
     unsafe { ffi::Py_INCREF(obj) };
     obj
+}
+
+/// The object at `ptr` as a `T`, borrowed.
+///
+/// # Safety
+/// `ptr` is a live `T` for `'a`; the GIL is held.
+pub unsafe fn borrowed<'a, 'py, T>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Borrowed<'a, 'py, T> {
+    // SAFETY: per the contract.
+    unsafe { Borrowed::from_ptr(py, ptr).cast_unchecked() }
 }
 
 /// Runs the body of a raw slot: `fast` with the GIL held as the interpreter called us (no

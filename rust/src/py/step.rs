@@ -167,15 +167,20 @@ unsafe fn run(obj: *mut ffi::PyObject) -> Option<Out> {
         PyRuntimeError::new_err(message).restore(py);
         return None;
     }
-    // SAFETY (of each `stream_at` here): a set `stream` is a strong reference to an
+    // SAFETY (also of each `raw::borrowed` here): a set `stream` is a strong reference to an
     // AsyncLineStream (see `arm`), alive at least until the end of this function; the GIL is
     // held (per the contract).
     // SAFETY: per the contract.
     let out = unsafe {
         raw::run(
-            |py| Ok(stream_at(py, stream_ptr).get().buffered(py)?.map(|item| Out::Return(item.into_ptr()))),
             |py| {
-                Ok(match stream_at(py, stream_ptr).get().step(py)? {
+                Ok(raw::borrowed::<AsyncLineStream>(py, stream_ptr)
+                    .get()
+                    .buffered(py)?
+                    .map(|item| Out::Return(item.into_ptr())))
+            },
+            |py| {
+                Ok(match raw::borrowed::<AsyncLineStream>(py, stream_ptr).get().step(py)? {
                     Stepped::Wait(future) => Out::Yield(future.into_ptr()),
                     Stepped::Ready(item) => Out::Return(item.into_ptr()),
                 })
@@ -189,21 +194,12 @@ unsafe fn run(obj: *mut ffi::PyObject) -> Option<Out> {
     // SAFETY: per the contract.
     unsafe { (*step).stream = ptr::null_mut() };
     // SAFETY: as above (the stream reference is dropped only below).
-    let stream = unsafe { stream_at(py, stream_ptr) };
+    let stream = unsafe { raw::borrowed::<AsyncLineStream>(py, stream_ptr) };
     // SAFETY: `obj` is live (the caller holds it).
     stream.get().shelve(py, unsafe { &Borrowed::from_ptr(py, obj) });
     // SAFETY: the reference `arm` gave the step, not used after this.
     unsafe { ffi::Py_DECREF(stream_ptr) };
     out
-}
-
-/// The stream at `ptr`, borrowed.
-///
-/// # Safety
-/// `ptr` is a live AsyncLineStream for `'a`; the GIL is held.
-unsafe fn stream_at<'a, 'py>(py: Python<'py>, ptr: *mut ffi::PyObject) -> Borrowed<'a, 'py, AsyncLineStream> {
-    // SAFETY: per the contract.
-    unsafe { Borrowed::from_ptr(py, ptr).cast_unchecked() }
 }
 
 /// Ends an await step with `value` as its result, as `return value` ends a coroutine (the
