@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use _core::error::Secrets;
-use _core::frames::Item;
-use _core::limits::Limits;
-use _core::spec::{Protocol, TailSpec};
-use _core::ws::{self, Conn, OpenError, Stop};
+use _core::stream::frames::Item;
+use _core::stream::limits::Limits;
+use _core::stream::spec::{Protocol, TailSpec};
+use _core::stream::ws::{self, Conn, OpenError, Stop};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A case that sends nothing for this long has hung.

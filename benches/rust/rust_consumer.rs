@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use _core::error::Secrets;
-use _core::limits::Limits;
-use _core::queue::{Batch, Take};
-use _core::spec::{Protocol, TailSpec};
-use _core::tail;
+use _core::stream::limits::Limits;
+use _core::stream::queue::{Batch, Take};
+use _core::stream::spec::{Protocol, TailSpec};
+use _core::stream::tail;
 
 const TOKEN: &str = "bench-token";
 

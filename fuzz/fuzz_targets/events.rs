@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use synapse_agent_rs_fuzz::events::{self, Event};
+use synapse_agent_rs_fuzz::stream::events::{self, Event};
 
 fuzz_target!(|data: &[u8]| {
     let text = events::utf8_lossy(data);

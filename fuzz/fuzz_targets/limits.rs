@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use synapse_agent_rs_fuzz::limits::{Counter, Limits, Unit};
+use synapse_agent_rs_fuzz::stream::limits::{Counter, Limits, Unit};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use synapse_agent_rs_fuzz::lines::{LineSplitter, Piece};
+use synapse_agent_rs_fuzz::stream::lines::{LineSplitter, Piece};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Out {

@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
-#[path = "../../rust/src/frames.rs"]
+#[path = "../../rust/src/stream/frames.rs"]
 mod frames;
 
 use frames::{FrameReader, Item, Violation};

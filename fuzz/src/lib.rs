@@ -4,11 +4,15 @@
 
 #[path = "../../rust/src/error.rs"]
 pub mod error;
-#[path = "../../rust/src/events.rs"]
+#[path = "../../rust/src/stream/events.rs"]
 pub mod events;
-#[path = "../../rust/src/limits.rs"]
+#[path = "../../rust/src/stream/limits.rs"]
 pub mod limits;
-#[path = "../../rust/src/lines.rs"]
+#[path = "../../rust/src/stream/lines.rs"]
 pub mod lines;
+/// The same paths as in the main crate (`crate::stream::…`).
+pub mod stream {
+    pub use super::{events, limits, lines};
+}
 #[path = "../../rust/src/text.rs"]
 pub mod text;

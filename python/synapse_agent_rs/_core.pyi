@@ -208,7 +208,7 @@ class AsyncLineStream:
     def bytes(self) -> int:
         """Payload bytes received so far, as ``max_bytes`` counts them."""
 
-# --- bulk tailing (owned by rust/src/many.rs, rust/src/py/many.rs) ---
+# --- bulk tailing (owned by rust/src/stream/many.rs, rust/src/py/many.rs) ---
 
 # An `.events()` item: a batch, `None` when the job completed, its ClientError when it failed.
 _Event = tuple[str, list[str] | ClientError | None]

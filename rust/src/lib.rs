@@ -1,30 +1,18 @@
 //! synapse-agent-rs's Rust core: the streaming log reader, the REST client and the fake agent.
 //!
-//! Transport and framing modules (`lines`, `events`, `queue`, `ws`, `http`, `tail`, `rest`,
-//! `fake`) know nothing of Python; `py` is the only bridge.
+//! Folders tell a line's path: `net` opens sockets (TLS, proxies), `stream` turns a socket into
+//! lines (frames, WebSocket and HTTP readers, line splitter, event decoder, limits, the queue
+//! and the bulk hub), `rest` holds the REST calls, `fake` the embedded agent. None of them knows
+//! Python; `py` is the only bridge.
 
-pub mod body;
-pub mod emitter;
 pub mod error;
-pub mod events;
 pub mod fake;
-pub mod frames;
-pub mod http;
-pub mod limits;
-pub mod lines;
-pub mod many;
 pub mod net;
 mod py;
-pub mod queue;
 pub mod rest;
 pub mod runtime;
-pub mod spec;
-pub mod stats;
-pub mod tail;
+pub mod stream;
 pub mod text;
-pub mod upgraded;
-pub mod urls;
-pub mod ws;
 
 use pyo3::prelude::*;
 

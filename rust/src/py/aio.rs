@@ -10,7 +10,7 @@ use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr_in;
 use crate::py::hub::Parking;
 use crate::py::step;
-use crate::tail::Tail;
+use crate::stream::tail::Tail;
 
 /// The lines of one job's log for `async for`: what `AsyncAgentClient.tail_job_logs` returns.
 ///

@@ -7,8 +7,8 @@ use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
 use crate::py::hub::Parking;
-use crate::queue::Wake;
 use crate::runtime;
+use crate::stream::queue::Wake;
 
 /// The result of a background future, with the hook that announces it.
 struct Slot<T> {

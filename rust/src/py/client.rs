@@ -9,8 +9,6 @@ use pyo3::types::PyString;
 use reqwest::Method;
 
 use crate::error::{Error, Secrets};
-use crate::limits::Limits;
-use crate::many::{self, Many, Settings};
 use crate::net::tls::{TlsOptions, Verify};
 use crate::net::{Transport, TransportOptions};
 use crate::py::aio::AsyncLineStream;
@@ -20,9 +18,11 @@ use crate::py::many::{AsyncManyStream, ManyStream};
 use crate::py::stream::LineStream;
 use crate::py::{json, utils, wait};
 use crate::rest::{self, Body, Call};
-use crate::spec::{Protocol, TailSpec};
-use crate::tail;
-use crate::{body, urls};
+use crate::rest::{body, urls};
+use crate::stream::limits::Limits;
+use crate::stream::many::{self, Many, Settings};
+use crate::stream::spec::{Protocol, TailSpec};
+use crate::stream::tail;
 
 /// `StreamLimits` as the Python layer hands it over.
 type LimitsTuple = (Option<u64>, Option<u64>, Option<u64>, Option<u64>, usize);

@@ -6,8 +6,8 @@ use pyo3::types::{PyList, PyString};
 
 use crate::error::Result;
 use crate::py::report::Report;
-use crate::queue::{Batch, Take};
-use crate::tail::Tail;
+use crate::stream::queue::{Batch, Take};
+use crate::stream::tail::Tail;
 
 /// What the cursor found when asked for more.
 pub enum Step {

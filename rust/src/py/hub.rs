@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::py::wakeup::{self, Socket};
-use crate::queue::Wake;
+use crate::stream::queue::Wake;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

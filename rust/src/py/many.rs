@@ -1,4 +1,4 @@
-//! `ManyStream` / `AsyncManyStream`: the Python side of [`crate::many`] (`tail_many`, `follow_jobs`).
+//! `ManyStream` / `AsyncManyStream`: the Python side of [`crate::stream::many`] (`tail_many`, `follow_jobs`).
 //!
 //! Items are `(job_id, line)`, `(job_id, list[str])` with `.batches()`, and with `.events()`
 //! also `(job_id, None)` when a job completed and `(job_id, ClientError)` when it failed.
@@ -12,12 +12,12 @@ use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use crate::many::{Event, Many, Next};
 use crate::py::aio::Done;
 use crate::py::exceptions::{to_pyerr, to_pyerr_in, IntoPyResult};
 use crate::py::hub::Parking;
 use crate::py::wait::SLICE;
-use crate::queue::Batch;
+use crate::stream::many::{Event, Many, Next};
+use crate::stream::queue::Batch;
 
 /// Ends kept in `.ended`: the oldest are forgotten beyond this, so a long `follow_jobs` stays bounded.
 const MAX_ENDED: usize = 10_000;

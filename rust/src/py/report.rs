@@ -10,8 +10,8 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 
 use crate::error::Result;
-use crate::spec::Protocol;
-use crate::stats::Stats;
+use crate::stream::spec::Protocol;
+use crate::stream::stats::Stats;
 use crate::text::plural;
 
 /// Where a stream is in its life.

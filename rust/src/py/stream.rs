@@ -10,7 +10,7 @@ use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr_in;
 use crate::py::line_iter;
 use crate::py::wait::SLICE;
-use crate::tail::Tail;
+use crate::stream::tail::Tail;
 
 /// The lines of one job's log, as they arrive: what `AgentClient.tail_job_logs` returns.
 ///

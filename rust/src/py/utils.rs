@@ -5,7 +5,7 @@ use pyo3::types::{PyBool, PyFloat, PyInt};
 
 use crate::error::{self, Error, Secrets};
 use crate::py::exceptions::IntoPyResult;
-use crate::urls;
+use crate::rest::urls;
 
 /// Checks a job, node or task id (1 to 100 of `A-Z a-z 0-9 - _`); returns it.
 ///

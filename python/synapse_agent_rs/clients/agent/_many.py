@@ -1,7 +1,7 @@
 """Bulk tailing, shared by both clients: ``tail_many`` and ``follow_jobs``.
 
 The streams, their ready queue, the connection gate and the byte budget live in the Rust
-core (``rust/src/many.rs``); this module only checks and documents the arguments.
+core (``rust/src/stream/many.rs``); this module only checks and documents the arguments.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 //! Decoding received items into batches for the queue, shared by the WebSocket and HTTP readers.
 
 use crate::error::{Error, Secrets};
-use crate::events::{self, Event};
-use crate::limits::{Counter, Limits, Unit};
-use crate::lines::Piece;
-use crate::queue::{Batch, Producer};
-use crate::spec::TailSpec;
-use crate::stats::Counts;
+use crate::stream::events::{self, Event};
+use crate::stream::limits::{Counter, Limits, Unit};
+use crate::stream::lines::Piece;
+use crate::stream::queue::{Batch, Producer};
+use crate::stream::spec::TailSpec;
+use crate::stream::stats::Counts;
 use crate::text::plural;
 
 /// The most bytes of one HTTP line held in memory when `max_message_size` is `None`: the

@@ -1,4 +1,8 @@
-//! REST calls to the agent: JSON in, JSON out, statuses mapped to errors.
+//! REST calls to the agent: JSON in, JSON out, statuses mapped to errors; `body` reads and
+//! scrubs answers, `urls` builds and checks the agent's URLs.
+
+pub mod body;
+pub mod urls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,7 +10,6 @@ use std::time::Duration;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
-use crate::body;
 use crate::error::{Error, Result, Secrets};
 use crate::net::Transport;
 

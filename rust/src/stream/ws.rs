@@ -14,17 +14,18 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::body;
-use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result, Secrets};
-use crate::frames::{FrameReader, Item, Violation};
-use crate::limits::Unit;
 use crate::net;
-use crate::queue::Producer;
-use crate::spec::TailSpec;
+use crate::rest::body;
+use crate::rest::urls;
+use crate::stream::emitter::{Emitter, Halt};
+use crate::stream::events;
+use crate::stream::frames::{FrameReader, Item, Violation};
+use crate::stream::limits::Unit;
+use crate::stream::queue::Producer;
+use crate::stream::spec::TailSpec;
+use crate::stream::upgraded::Upgraded;
 use crate::text::close_code;
-use crate::upgraded::Upgraded;
-use crate::{events, urls};
 
 /// An established WebSocket; tungstenite only writes on it, `frames.rs` reads.
 pub type Socket = WebSocketStream<Upgraded>;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 
-use crate::spec::Protocol;
+use crate::stream::spec::Protocol;
 
 /// Protocol and counters of one stream. Shared by the reader and the consumer.
 #[derive(Debug, Default)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::error::{Error, Result};
-use crate::stats::Stats;
+use crate::stream::stats::Stats;
 
 /// Lines packed in one buffer: one allocation per batch, not per line.
 #[derive(Debug, Default, Clone)]

@@ -8,13 +8,13 @@ use bytes::{Buf, Bytes};
 use futures_util::Stream;
 use tokio::time::timeout;
 
-use crate::emitter::{Emitter, Halt};
 use crate::error::{Error, Result};
-use crate::limits::Unit;
-use crate::lines::LineSplitter;
-use crate::queue::Producer;
-use crate::spec::TailSpec;
-use crate::{rest, urls};
+use crate::rest::{self, urls};
+use crate::stream::emitter::{Emitter, Halt};
+use crate::stream::limits::Unit;
+use crate::stream::lines::LineSplitter;
+use crate::stream::queue::Producer;
+use crate::stream::spec::TailSpec;
 
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -37,7 +37,7 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
     };
     spec.transport.proxy_status(response.status().as_u16())?;
     let response = rest::check_status(response, &spec.secrets, spec.timeout).await?;
-    tx.stats().set_protocol(crate::spec::Protocol::Http);
+    tx.stats().set_protocol(crate::stream::spec::Protocol::Http);
     let event_stream = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

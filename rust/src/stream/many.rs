@@ -15,10 +15,11 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
-use crate::queue::{self, Batch, Budget, Take, Wake};
-use crate::spec::TailSpec;
-use crate::tail::{self, Tail};
-use crate::{runtime, urls};
+use crate::rest::urls;
+use crate::runtime;
+use crate::stream::queue::{self, Batch, Budget, Take, Wake};
+use crate::stream::spec::TailSpec;
+use crate::stream::tail::{self, Tail};
 
 /// Bounds shared by all the streams of one [`Many`].
 #[derive(Debug, Clone, Copy)]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
-use crate::queue::{self, Consumer, Producer};
-use crate::spec::{Protocol, TailSpec};
-use crate::{http, runtime, ws};
+use crate::runtime;
+use crate::stream::queue::{self, Consumer, Producer};
+use crate::stream::spec::{Protocol, TailSpec};
+use crate::stream::{http, ws};
 
 /// A running stream: the consumer's end of its queue and the handle of its task.
 pub struct Tail {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result, Secrets};
-use crate::limits::Limits;
 use crate::net::Transport;
+use crate::stream::limits::Limits;
 
 /// Which protocol to stream with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
