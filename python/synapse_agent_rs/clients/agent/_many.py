@@ -107,10 +107,12 @@ class BulkTailMixin(Generic[M]):
         fails or is removed, it is not tailed again (its log would be replayed). The iteration
         only ends on ``.close()``; no listing is sent once ``.close()`` has returned.
 
-        - At most ``max_followed`` streams run at once (each holds one connection, so one file
-          descriptor, and about 4 KiB with no line buffered; lines on top of that stay under
-          ``max_buffered_bytes``). Listed jobs beyond the cap wait: ``.waiting`` lists them as of
-          the last good poll, and they start at a later poll as followed jobs end.
+        - At most ``max_followed`` streams run at once. Each holds one connection (one file
+          descriptor: keep ``ulimit -n`` above the cap) and about 40 KiB of its own (measured on
+          a connected, quiet WebSocket stream), so the default cap bounds the streams at about
+          80 MiB, plus the lines, which stay under ``max_buffered_bytes``. Listed jobs beyond the
+          cap wait: ``.waiting`` lists them as of the last good poll, and they start at a later
+          poll as followed jobs end.
         - Poll failures: ``.poll_error`` holds the last poll's ``ClientError`` (``None`` after
           a good poll). ``.events()`` also yields ``(None, error)`` (job id ``None`` marks the
           job listing) when polls start failing or fail with another kind of error (another
