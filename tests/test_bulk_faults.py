@@ -80,18 +80,24 @@ async def test_async_close_from_another_task_ends_the_parked_iteration(fake_agen
     fake_agent.add_job('quiet', ['hello'], fault='silence')
     async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
         for stream in (client.tail_many(['quiet'], keep_open=True), client.follow_jobs(interval=0.05)):
+            got: list[object] = []
 
-            async def consume(stream: object = stream) -> list[object]:
-                return [item async for item in stream]  # type: ignore[attr-defined]
+            async def consume(stream: object = stream, got: list[object] = got) -> None:
+                async for item in stream:  # type: ignore[attr-defined]
+                    got.append(item)
 
             task = asyncio.create_task(consume())
-            await asyncio.sleep(0.3)  # parked after 'hello'
+            deadline = time.monotonic() + 20
+            while not got:
+                assert time.monotonic() < deadline, 'the first line never came'
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # parked: nothing more comes
             assert not task.done()
             if how == 'close':
                 stream.close()
             else:
                 await stream.aclose()
-            got = await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, 10)
             assert got == [('quiet', 'hello')]
 
 
