@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +209,60 @@ def test_bench_against_a_running_fake_agent() -> None:
         out = run('bench', '--url', agent.url, '--json', url=None, token=None)
     summary = json.loads(out.stdout)
     assert out.returncode == 0 and (summary['jobs'], summary['lines']) == (4, 200)
+
+
+# --- follow: the job listing fails (issue 16, defect 2) ---
+
+
+@pytest.mark.parametrize(
+    ('status', 'url_path', 'token', 'words'),
+    [
+        (401, '', 'wrong-token', 'token'),
+        (403, '', TOKEN, 'token'),
+        (404, 'not-an-agent/', TOKEN, 'URL'),
+    ],
+)
+def test_follow_ends_at_once_when_the_listing_cannot_work(
+    agent: FakeAgent, status: int, url_path: str, token: str, words: str
+) -> None:
+    if status == 403:
+        agent.set_response('GET', 'jobs/', 403, {'detail': 'not allowed'})
+    out = run('follow', '--interval', '0.1', url=agent.url.rstrip('/') + '/' + url_path, token=token)
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert f'({status})' in lines[0] and words in lines[0]
+    assert token not in out.stderr
+    assert out.stdout == ''
+
+
+def test_follow_reports_transient_listing_failures_once_and_retries(agent: FakeAgent) -> None:
+    agent.set_response('GET', 'jobs/', 500, {'detail': 'agent is sick'})
+    proc = subprocess.Popen(
+        [str(COMMAND), 'follow', '--interval', '0.05'],
+        env=env(agent.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert 'retrying' in first and '(500)' in first
+        calls = lambda: sum(1 for r in agent.requests() if r['path'].endswith('/jobs/'))  # noqa: E731
+        deadline = time.monotonic() + 20
+        while calls() < 4:
+            assert time.monotonic() < deadline, 'polling stopped'
+            time.sleep(0.05)
+        # The built-in listing answers again (a 200 answer replaces the 500).
+        agent.set_response('GET', 'jobs/', 200, [{'job_id': 'job-a', 'status': 'RUNNING'}])
+        assert 'works again' in proc.stderr.readline()
+        read_until(proc, '[job-a] a2')
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert 'agent is sick' not in err, 'reported once, not per failed poll'
+    assert '1 job' in err and '3 lines' in err
+    assert 'Traceback' not in err

@@ -94,7 +94,7 @@ class AgentCore:
         limits: _Limits,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None = None,
+        follow: tuple[float, list[str], int] | None = None,
         keep_open: bool = False,
     ) -> ManyStream: ...
     def tail_many_async(
@@ -105,7 +105,7 @@ class AgentCore:
         limits: _Limits,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None = None,
+        follow: tuple[float, list[str], int] | None = None,
         keep_open: bool = False,
     ) -> AsyncManyStream: ...
 
@@ -211,7 +211,10 @@ class AsyncLineStream:
 # --- bulk tailing (owned by rust/src/stream/many.rs, rust/src/py/many.rs) ---
 
 # An `.events()` item: a batch, `None` when the job completed, its ClientError when it failed.
-_Event = tuple[str, list[str] | ClientError | None]
+# `(job_id, lines)`, `(job_id, None)` (completed), `(job_id, error)` (failed); with `follow_jobs`
+# also `(None, error)` when the job listing starts failing or fails differently, `(None, None)`
+# when it works again.
+_Event = tuple[str, list[str] | ClientError | None] | tuple[None, ClientError | None]
 
 @final
 class ManyStream:
@@ -233,12 +236,15 @@ class ManyStream:
     @property
     def poll_error(self) -> ClientError | None: ...
     @property
+    def waiting(self) -> list[str]: ...
+    @property
     def buffered_bytes(self) -> int: ...
 
 @final
 class ManyIter:
     def __iter__(self) -> ManyIter: ...
-    def __next__(self) -> tuple[str, Any]: ...
+    # `.batches()`: `(job_id, list[str])`; `.events()`: `_Event` (job id `None` for the job listing).
+    def __next__(self) -> tuple[Any, Any]: ...
     def close(self) -> None: ...
 
 @final
@@ -264,6 +270,8 @@ class AsyncManyStream:
     def failures(self) -> dict[str, ClientError]: ...
     @property
     def poll_error(self) -> ClientError | None: ...
+    @property
+    def waiting(self) -> list[str]: ...
     @property
     def buffered_bytes(self) -> int: ...
 

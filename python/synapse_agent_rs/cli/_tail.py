@@ -17,6 +17,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
+FATAL_LISTING_STATUSES = frozenset({400, 401, 403, 404, 407})
+"""Job-listing failures that retrying cannot fix: a refused token, or a URL that is no agent's."""
+
 
 def error_text(error: BaseException | None) -> str:
     if isinstance(error, ClientError):
@@ -60,14 +63,40 @@ class Printer:
             sys.stderr.write(f'{job}: {error_text(error)}\n')
 
 
+def listing_change(error: ClientError | None) -> tuple[str, bool]:
+    """`follow`: the stderr line for a change of the job listing's state, and whether it is fatal."""
+    prefix = 'synapse-agent-rs: follow:'
+    if error is None:
+        return f'{prefix} the job listing works again', False
+    if error.status_code not in FATAL_LISTING_STATUSES:
+        return f'{prefix} listing the jobs failed, retrying with backoff: {error_text(error)}', False
+    if error.status_code in (401, 403, 407):
+        hint = 'check the token (SYNAPSE_AGENT_TOKEN or --token-file)'
+        if error.status_code == 407:
+            hint = "check the proxy's credentials"
+    else:
+        hint = "check the agent's URL (--url or SYNAPSE_AGENT_URL)"
+    return f'{prefix} cannot list the jobs: {error_text(error)}; {hint}', True
+
+
 def run(stream: ManyStream, printer: Printer, *, follow: bool) -> int:
-    """Prints everything `stream` yields; Ctrl-C closes it and prints a summary on stderr."""
+    """Prints everything `stream` yields; Ctrl-C closes it and prints a summary on stderr.
+
+    With `follow`, each change of the job listing's state is one line on stderr; a failure
+    that retrying cannot fix (401, 403, 404, 407, 400) ends the command with exit 1.
+    """
     start = time.monotonic()
     interrupted = False
     try:
         with stream:
             for job, item in stream.events():
-                if isinstance(item, list):
+                if job is None:  # the job listing (follow): failing, or working again
+                    line, fatal = listing_change(item)
+                    printer.out.flush()
+                    sys.stderr.write(line + '\n')
+                    if fatal:
+                        return EXIT_FAILED
+                elif isinstance(item, list):
                     printer.batch(job, item)
                 else:
                     printer.end(job, item)
@@ -86,6 +115,11 @@ def run(stream: ManyStream, printer: Printer, *, follow: bool) -> int:
     failed = {job: e for job, e in ended.items() if e is not None}
     if interrupted or follow:
         summary(printer, ended, time.monotonic() - start, sys.stderr)
+    if follow:
+        if stream.poll_error is not None:
+            sys.stderr.write(f'the job listing was failing: {error_text(stream.poll_error)}\n')
+        if waiting := len(stream.waiting):
+            sys.stderr.write(f'{waiting:,} more listed jobs were waiting for a slot (max_followed)\n')
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK

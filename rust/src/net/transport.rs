@@ -217,6 +217,11 @@ impl Transport {
     }
 }
 
+/// Idle pooled connections kept per host (REST calls and ended HTTP streams reuse them).
+pub const POOL_MAX_IDLE_PER_HOST: usize = 16;
+/// How long an idle pooled connection is kept.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The pooled reqwest client on the transport's settings: same-origin redirects only, no
 /// `Referer`, the proxy chosen once (reqwest's own environment lookup is off).
 fn build_client(
@@ -234,6 +239,10 @@ fn build_client(
         // `Proxy-Authorization`, not `proxy-authorization`: some proxies (pproxy, for one) match
         // header names case-sensitively, and requests/httpx users never met that problem.
         .http1_title_case_headers()
+        // Idle keep-alive connections kept per host: a bulk tail of thousands of HTTP streams
+        // would otherwise leave one idle socket per ended stream for the pool's idle timeout.
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .no_proxy();
     if let Some(proxy) = proxy {
         builder = builder.proxy(proxy.for_reqwest()?);

@@ -192,7 +192,7 @@ impl AgentCore {
     }
 
     /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
-    /// `follow` = `(interval, statuses)`); arguments are checked first (400).
+    /// `follow` = `(interval, statuses, max_followed)`); arguments are checked first (400).
     #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many(
@@ -204,7 +204,7 @@ impl AgentCore {
         limits: LimitsTuple,
         max_connecting: usize,
         max_buffered_bytes: usize,
-        follow: Option<(f64, Vec<String>)>,
+        follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
     ) -> PyResult<ManyStream> {
         let bounds = (max_connecting, max_buffered_bytes);
@@ -224,7 +224,7 @@ impl AgentCore {
         limits: LimitsTuple,
         max_connecting: usize,
         max_buffered_bytes: usize,
-        follow: Option<(f64, Vec<String>)>,
+        follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
     ) -> PyResult<AsyncManyStream> {
         let bounds = (max_connecting, max_buffered_bytes);
@@ -274,7 +274,7 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
         (max_connecting, max_buffered_bytes): (usize, usize),
-        follow: Option<(f64, Vec<String>)>,
+        follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
     ) -> PyResult<Arc<Many>> {
         let ids = job_ids
@@ -285,7 +285,11 @@ impl AgentCore {
             let e = Error::InvalidArgument("max_connecting and max_buffered_bytes must be positive".into());
             return Err(e).into_py_result(py);
         }
-        let interval = follow.as_ref().map(|(s, _)| seconds(*s, "the poll interval")).transpose().into_py_result(py)?;
+        let interval =
+            follow.as_ref().map(|(s, _, _)| seconds(*s, "the poll interval")).transpose().into_py_result(py)?;
+        if follow.as_ref().is_some_and(|(_, _, max_followed)| *max_followed == 0) {
+            return Err(Error::InvalidArgument("max_followed must be positive".into())).into_py_result(py);
+        }
         // Every stream's spec is this one with its own job id.
         let template = self.tail_spec(py, PyString::new(py, "template").as_any(), timeout, protocol, limits)?;
         let many = Many::new(template, Settings { max_connecting, max_buffered_bytes });
@@ -295,13 +299,13 @@ impl AgentCore {
         if keep_open {
             many.keep_open();
         }
-        if let (Some(interval), Some((_, statuses))) = (interval, follow) {
+        if let (Some(interval), Some((_, statuses, max_followed))) = (interval, follow) {
             let transport = self.transport(py)?;
             let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
             let (url, read_timeout) = (urls::join(&self.base_url, "jobs/"), self.read_timeout);
             let statuses = Arc::new(statuses);
             let max_response = self.max_response.load(Ordering::Relaxed);
-            many.follow(interval, move || {
+            many.follow(interval, max_followed, move || {
                 let (transport, headers, secrets) =
                     (Arc::clone(&transport), Arc::clone(&headers), Arc::clone(&secrets));
                 let (url, statuses) = (url.clone(), Arc::clone(&statuses));

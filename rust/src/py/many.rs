@@ -1,7 +1,9 @@
 //! `ManyStream` / `AsyncManyStream`: the Python side of [`crate::stream::many`] (`tail_many`, `follow_jobs`).
 //!
 //! Items are `(job_id, line)`, `(job_id, list[str])` with `.batches()`, and with `.events()`
-//! also `(job_id, None)` when a job completed and `(job_id, ClientError)` when it failed.
+//! also `(job_id, None)` when a job completed and `(job_id, ClientError)` when it failed;
+//! in follow mode `.events()` also yields `(None, ClientError)` when the job listing starts
+//! failing (or fails differently) and `(None, None)` when it works again.
 //! Ends are recorded in `.ended` and failures in `.failures` whatever the view, so a
 //! caller iterating lines still learns how every job ended.
 
@@ -83,6 +85,15 @@ impl Reader {
             match self.many.next() {
                 Next::Empty => return Ok(Step::Empty),
                 Next::Idle => return Ok(Step::Done),
+                // Lines and batches views skip them: `.poll_error` keeps the state.
+                Next::Listing(_) if view != View::Events => {}
+                Next::Listing(change) => {
+                    let outcome = match change {
+                        None => py.None(),
+                        Some(e) => to_pyerr(py, e).into_value(py).into_any(),
+                    };
+                    return Ok(Step::Item(PyTuple::new(py, [py.None(), outcome])?.into_any().unbind()));
+                }
                 Next::Item(item) => match item.event {
                     Event::Batch(batch) => {
                         let job = PyString::new(py, &item.job).unbind();
@@ -141,11 +152,17 @@ macro_rules! common_methods {
                 py.detach(|| many.add(&job)).into_py_result(py)
             }
 
-            /// Stops tailing a job at once, dropping its buffered lines (no end is reported for it);
-            /// `False` if it was not tailed.
+            /// Stops tailing a job at once, dropping its buffered lines, the rest of the batch
+            /// being read included (no end is reported for it); `False` if it was not tailed.
             fn remove(&self, py: Python<'_>, job_id: &str) -> bool {
-                let many = Arc::clone(&self.lock(py).many);
-                py.detach(|| many.remove(job_id))
+                // Under the reader's lock, so no other thread takes one more batch of the job
+                // between the two steps. `Many::remove` neither waits nor needs the GIL.
+                let mut reader = self.lock(py);
+                let removed = reader.many.remove(job_id);
+                if reader.current.as_ref().is_some_and(|cur| cur.job.bind(py) == job_id) {
+                    reader.current = None;
+                }
+                removed
             }
 
             /// The jobs being tailed now (not yet ended, failed or removed).
@@ -166,6 +183,15 @@ macro_rules! common_methods {
             #[getter]
             fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
                 self.lock(py).failures(py)
+            }
+
+            /// `follow_jobs`: the listed jobs not followed for want of a slot (`max_followed`), as
+            /// of the last good poll; they start as followed jobs end.
+            #[getter]
+            fn waiting(&self, py: Python<'_>) -> Vec<String> {
+                let mut jobs = self.lock(py).many.waiting();
+                jobs.sort_unstable();
+                jobs
             }
 
             /// `follow_jobs`: the error of the last `list_jobs` poll if it failed, else `None`.
@@ -237,7 +263,8 @@ common_methods!(ManyStream, {
     }
 
     /// Iterates `(job_id, list[str])` per batch, `(job_id, None)` when a job completed and
-    /// `(job_id, ClientError)` when it failed.
+    /// `(job_id, ClientError)` when it failed; with `follow_jobs`, also `(None, ClientError)`
+    /// when the job listing starts failing or fails differently, `(None, None)` when it works again.
     fn events(slf: Py<Self>) -> ManyIter {
         ManyIter { stream: slf, view: View::Events }
     }
@@ -361,15 +388,18 @@ common_methods!(AsyncManyStream, {
     }
 
     /// Makes `async for` yield `(job_id, list[str])` per batch, `(job_id, None)` when a job
-    /// completed and `(job_id, ClientError)` when it failed.
+    /// completed and `(job_id, ClientError)` when it failed; with `follow_jobs`, also
+    /// `(None, ClientError)` when the job listing starts failing or fails differently, `(None, None)`
+    /// when it works again.
     fn events(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf.set_view(slf.py(), View::Events);
         slf
     }
 
-    /// Closes every connection at once; the iteration ends.
+    /// Closes every connection at once; the iteration ends, also for a task parked in
+    /// `async for` (woken, it finds the stream closed).
     fn close(&self, py: Python<'_>) {
-        self.forget(py);
+        self.parking.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner).wake();
         let many = {
             let mut reader = self.lock(py);
             reader.current = None;

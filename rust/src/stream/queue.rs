@@ -109,6 +109,27 @@ impl Budget {
     }
 }
 
+/// Bytes taken from a [`Budget`] for a batch not yet queued: given back when dropped, unless kept.
+struct Reserved<'a> {
+    budget: Option<&'a Budget>,
+    bytes: usize,
+}
+
+impl Reserved<'_> {
+    /// The batch is queued: its bytes stay taken (the consumer gives them back).
+    fn keep(mut self) {
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if let Some(budget) = self.budget {
+            budget.release(self.bytes);
+        }
+    }
+}
+
 /// A hook the reader calls when the consumer may have something new to take.
 pub type Wake = Box<dyn FnOnce() + Send>;
 
@@ -213,23 +234,27 @@ impl Producer {
         }
     }
 
-    /// Takes a batch's bytes from the budget, waiting for them; `false` once the consumer is gone.
-    async fn reserve(&self, cost: usize) -> bool {
-        let Some(budget) = &self.shared.budget else { return true };
+    /// Takes a batch's bytes from the budget, waiting for them; `None` once the consumer is gone.
+    ///
+    /// The bytes are held by the returned guard until the batch is queued: a send that is
+    /// dropped meanwhile (its task aborted by `remove()` or `close()`) gives them back.
+    async fn reserve(&self, cost: usize) -> Option<Reserved<'_>> {
+        let Some(budget) = &self.shared.budget else { return Some(Reserved { budget: None, bytes: 0 }) };
         // NOTE: cost <= total <= u32::MAX (Budget::new clamps), so the cast is exact.
         let want = u32::try_from(cost).unwrap_or(u32::MAX);
         loop {
             let space = self.shared.space.notified();
             if self.consumer_gone() {
-                return false;
+                return None;
             }
             tokio::select! {
                 permit = budget.bytes.acquire_many(want) => {
-                    // The semaphore is never closed; the bytes go back when the consumer releases them.
+                    // The semaphore is never closed; the guard gives the bytes back unless the
+                    // batch is queued, and then the consumer releases them.
                     if let Ok(permit) = permit {
                         permit.forget();
                     }
-                    return true;
+                    return Some(Reserved { budget: Some(budget), bytes: cost });
                 }
                 () = space => {}
             }
@@ -239,23 +264,21 @@ impl Producer {
     /// Queues a batch, waiting while the queue is full. Returns `false` once the consumer is gone.
     pub async fn send(&self, batch: Batch) -> bool {
         let cost = self.shared.budget.as_ref().map_or(0, |b| b.cost(&batch));
-        if !self.reserve(cost).await {
-            return false;
-        }
+        let Some(reserved) = self.reserve(cost).await else { return false };
         loop {
             let space = self.shared.space.notified();
             {
                 let mut st = self.shared.lock();
                 if st.consumer_gone {
                     drop(st);
-                    if let Some(budget) = &self.shared.budget {
-                        budget.release(cost);
-                    }
+                    drop(reserved); // gives the bytes back
                     return false;
                 }
                 if st.held == 0 || st.held + batch.len() <= self.shared.capacity {
                     st.held += batch.len();
                     st.batches.push_back(batch);
+                    // Queued: the bytes now count with the batch, released by the consumer.
+                    reserved.keep();
                     self.wake(st);
                     return true;
                 }
@@ -503,6 +526,23 @@ mod tests {
         assert_eq!(budget.available(), 4, "closing gives queued bytes back");
         assert!(!tx2.send(batch(&["e"])).await);
         assert_eq!(budget.available(), 4);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_send_gives_its_reserved_bytes_back() {
+        let budget = Budget::new(100);
+        let (tx, mut rx) = channel_in(1, Some(budget.clone()));
+        assert!(tx.send(batch(&["0123456789"])).await);
+        // The queue is full: this send takes its bytes, then waits for room.
+        let reader = tokio::spawn(async move { tx.send(batch(&["abcdefghij"])).await });
+        while budget.available() > 80 {
+            tokio::task::yield_now().await;
+        }
+        reader.abort();
+        assert!(reader.await.unwrap_err().is_cancelled());
+        assert_eq!(budget.available(), 90, "the aborted send gave its 10 bytes back");
+        rx.close();
+        assert_eq!(budget.available(), 100);
     }
 
     #[test]

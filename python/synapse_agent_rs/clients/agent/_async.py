@@ -92,7 +92,7 @@ class AsyncAgentClient(
         timeout: float,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None,
+        follow: tuple[float, list[str], int] | None,
         keep_open: bool,
     ) -> AsyncManyStream:
         limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)

@@ -19,6 +19,8 @@ DEFAULT_MAX_CONNECTING = 64
 """Connections being opened at once, by default."""
 DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 """Bytes of line text all streams of one bulk tail may buffer together, by default."""
+DEFAULT_MAX_FOLLOWED = 2000
+"""Jobs ``follow_jobs`` tails at once, by default; the other listed jobs wait (``.waiting``)."""
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -57,10 +59,13 @@ class BulkTailMixin(Generic[M]):
           failed ones: one job's failure never stops the others, and is never raised from
           the iteration.
         - ``.add(job_id)`` and ``.remove(job_id)`` change the set while it runs (``remove``
-          closes that stream at once, drops its buffered lines and reports no end for it);
+          closes that stream at once, drops its buffered lines, the rest of the batch being
+          read included, and reports no end for it);
           ``.jobs`` lists the jobs still streaming. The iteration ends when no job is left
           (never with ``keep_open=True``, for callers that ``add`` jobs as they go, nor for
-          ``follow_jobs``) or on ``.close()`` (also ``with``/``async with``).
+          ``follow_jobs``) or on ``.close()`` (also ``with``/``async with``; from another thread
+          or task too, which wakes a task parked in ``async for``). A closed stream holds none
+          of the client's connections.
         - Memory: each stream runs at most ``stream_limits.queue_size`` lines ahead of the
           caller, and all streams together buffer at most ``max_buffered_bytes`` bytes of
           line text (batches being drained included); a stream that finds either bound full
@@ -91,6 +96,7 @@ class BulkTailMixin(Generic[M]):
         timeout: float = 30.0,
         max_connecting: int = DEFAULT_MAX_CONNECTING,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        max_followed: int = DEFAULT_MAX_FOLLOWED,
     ) -> M:
         """Tails every job the agent lists as running, picking up new ones as they appear.
 
@@ -99,8 +105,30 @@ class BulkTailMixin(Generic[M]):
         ``statuses`` (by its ``submission_id``, else its ``job_id``) that it did not see in the
         previous listing. A job is tailed once while it stays listed: when its stream ends,
         fails or is removed, it is not tailed again (its log would be replayed). The iteration
-        only ends on ``.close()``. A failed poll is kept in ``.poll_error`` (``None`` after
-        a good one) and polling goes on.
+        only ends on ``.close()``; no listing is sent once ``.close()`` has returned.
+
+        - At most ``max_followed`` streams run at once. Each holds one connection (one file
+          descriptor: keep ``ulimit -n`` above the cap) and about 40 KiB of its own (measured on
+          a connected, quiet WebSocket stream), so the default cap bounds the streams at about
+          80 MiB, plus the lines, which stay under ``max_buffered_bytes``. Listed jobs beyond the
+          cap wait: ``.waiting`` lists them as of the last good poll, and they start at a later
+          poll as followed jobs end.
+        - Poll failures: ``.poll_error`` holds the last poll's ``ClientError`` (``None`` after
+          a good poll). ``.events()`` also yields ``(None, error)`` (job id ``None`` marks the
+          job listing) when polls start failing or fail with another kind of error (another
+          class or status), and ``(None, None)`` when the listing works again: once per change,
+          not once per failed poll. The lines and batches views skip them. After a failed poll
+          the next one waits ``interval``, then twice as long after each further failure, up to
+          30 seconds (or ``interval`` if longer); polling never stops on its own.
+
+        Args:
+            interval: seconds between two listings while they work.
+            statuses: the job statuses to follow.
+            protocol: ``'auto'``, ``'websocket'`` or ``'http'``, for every stream.
+            timeout: connect timeout and liveness deadline of every stream.
+            max_connecting: connections being opened at once (see :meth:`tail_many`).
+            max_buffered_bytes: the bound on line text buffered by all streams together.
+            max_followed: streams running at once (default 2000).
 
         Raises:
             ValidationError: (400) a bad ``interval``, ``timeout``, ``protocol`` or bound.
@@ -110,7 +138,7 @@ class BulkTailMixin(Generic[M]):
         wanted = [str(s) for s in statuses]
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
             raise ValidationError(400, f'interval must be a positive number of seconds, not {interval!r}')
-        follow = (float(interval), wanted)
+        follow = (float(interval), wanted, _positive_int(max_followed, 'max_followed'))
         return self._tail_many([], protocol, timeout, max_connecting, max_buffered_bytes, follow, True)
 
     def _tail_many(
@@ -120,7 +148,7 @@ class BulkTailMixin(Generic[M]):
         timeout: float,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None,
+        follow: tuple[float, list[str], int] | None,
         keep_open: bool,
     ) -> M:
         raise NotImplementedError

@@ -82,7 +82,7 @@ class AgentClient(
         timeout: float,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None,
+        follow: tuple[float, list[str], int] | None,
         keep_open: bool,
     ) -> ManyStream:
         limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
