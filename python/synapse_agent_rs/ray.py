@@ -1,8 +1,8 @@
 """Fan bulk tailing out over a Ray cluster (``pip install 'synapse-agent-rs[ray]'``).
 
-A :class:`FanOut` starts ``actors`` Ray actors (spread over the cluster's nodes) and deals the
+A `FanOut` starts ``actors`` Ray actors (spread over the cluster's nodes) and deals the
 jobs to them from a work queue held by the driver: each actor tails up to ``jobs_per_actor``
-jobs at once with :meth:`AgentClient.tail_many` and hands every batch to your sink *inside the
+jobs at once with `AgentClient.tail_many` and hands every batch to your sink *inside the
 actor*, so lines never travel through the driver. A job goes to the actor with the most room,
 when it has room, so a slow actor or a late one never holds the run back. Actors push what
 happens (batches delivered, jobs ended) to the driver as it happens; when an actor dies, the
@@ -28,11 +28,11 @@ See ``docs/ray.md`` for the whole contract; in short:
   the start by another actor, and the agent replays its log. Every line carries its job id
   and its number within the job's log (``LogBatch.seq`` is the first line's), which restarts
   at 0 with every new stream of the job, so a sink drops repeats by keeping, per job, the
-  highest number it stored (see :class:`CollectingSink`).
+  highest number it stored (see `CollectingSink`).
 - **No count limits**: the actors' streams count nothing by default; memory is bounded by the
   queue, the message size and the shared byte budget (``max_buffered_bytes``).
-- **Nothing leaks**: any exit from :meth:`FanOut.run`, an exception out of :meth:`FanOut.wait`
-  (``on_progress`` raising included), :meth:`FanOut.close` and the garbage collection of the
+- **Nothing leaks**: any exit from `FanOut.run`, an exception out of `FanOut.wait`
+  (``on_progress`` raising included), `FanOut.close` and the garbage collection of the
   ``FanOut`` kill its actors, which closes their streams.
 """
 
@@ -139,7 +139,7 @@ def _read(token: Token | None) -> str | None:
 
 
 class CapacityWarning(UserWarning):
-    """Warned by :meth:`FanOut.start` when the cluster has fewer free CPUs than the actors ask for."""
+    """Warned by `FanOut.start` when the cluster has fewer free CPUs than the actors ask for."""
 
 
 class ActorDiedError(RuntimeError):
@@ -169,7 +169,7 @@ class FanOutResult:
 
     completed: list[str]
     failures: dict[str, BaseException]
-    """Per job: its stream's ``ClientError``, the sink's exception, or an :class:`ActorDiedError`."""
+    """Per job: its stream's ``ClientError``, the sink's exception, or an `ActorDiedError`."""
     unfinished: list[str]
     """Jobs handed to the fan-out (or listed, in follow mode) that had not ended when it stopped."""
     lines: int
@@ -250,7 +250,7 @@ class _Sink:
     """Delivers batches to a callable, or to an actor with a bounded number of calls in flight.
 
     A job's batches are acknowledged when the callable returned, or when the actor's calls for
-    them returned; :meth:`settle` waits for that, and answers the sink's exception if any.
+    them returned; `settle` waits for that, and answers the sink's exception if any.
     """
 
     def __init__(self, sink: Any, settings: _Settings) -> None:
@@ -552,8 +552,8 @@ class _Supervisor:
             self.error = e
             self.notes.append(f'the supervision failed: {type(e).__name__}: {e}')
         finally:
-            self._kill_all()
             self.ended_at = time.monotonic()
+            self._kill_all()
             self.done.set()
 
     def _send_stop(self) -> None:
@@ -601,8 +601,8 @@ class _Supervisor:
     def _hear(self, slot: _Slot) -> None:
         try:
             news = ray.get(slot.report)
-        except RayActorError:
-            self._died(slot)
+        except RayActorError as e:
+            self._died(slot, e)
             return
         with self.lock:
             if not slot.started:
@@ -640,10 +640,13 @@ class _Supervisor:
         else:
             self.failures[job] = error
 
-    def _died(self, slot: _Slot) -> None:
+    def _died(self, slot: _Slot, error: BaseException | None = None) -> None:
         """The actor died: its unfinished jobs go back to the queue, and a new actor takes its slot."""
         with self.lock:
             slot.alive = False
+            if error is not None and not self.stopping.is_set():
+                why = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+                self.notes.append(f'actor {slot.index} (attempt {slot.attempt}) died: {why[:300]}')
             lost = sorted(slot.jobs)
             slot.jobs.clear()
             requeue: list[str] = []
@@ -759,20 +762,20 @@ class FanOut:
     """Tails jobs over `actors` Ray actors, each handing batches to `sink` inside the actor.
 
     Args:
-        base_url: The agent, as for :class:`AgentClient`.
+        base_url: The agent, as for `AgentClient`.
         agent_token: The agent token: a ``str`` (it then travels to the actors as a pickled
-            actor argument, held by Ray's GCS), or :class:`TokenFromEnv` /
-            :class:`TokenFromFile` to have every process read it where it runs.
-        sink: A callable taking a :class:`LogBatch`, or a Ray actor handle (``sink_method``).
+            actor argument, held by Ray's GCS), or `TokenFromEnv` /
+            `TokenFromFile` to have every process read it where it runs.
+        sink: A callable taking a `LogBatch`, or a Ray actor handle (``sink_method``).
         actors: How many tailing actors.
         user_token: As `agent_token`, for ``SYNAPSE-User``.
         tenant: As `agent_token`, for ``SYNAPSE-Tenant``.
-        protocol: As for :meth:`AgentClient.tail_many`.
-        timeout: As for :meth:`AgentClient.tail_many`.
-        max_connecting: As for :meth:`AgentClient.tail_many` (per actor).
+        protocol: As for `AgentClient.tail_many`.
+        timeout: As for `AgentClient.tail_many`.
+        max_connecting: As for `AgentClient.tail_many` (per actor).
         max_buffered_bytes: Bytes of line text one actor's streams buffer together at most.
         stream_limits: The actors' ``StreamLimits``; by default none is counted
-            (:func:`default_stream_limits`): memory is bounded by ``queue_size``,
+            (`default_stream_limits`): memory is bounded by ``queue_size``,
             ``max_message_size`` and `max_buffered_bytes`.
         sink_method: The method of a sink actor that takes the batches.
         max_in_flight: Calls to a sink actor outstanding per tailing actor.
@@ -783,11 +786,11 @@ class FanOut:
             ``num_cpus=1``, ``max_concurrency=4`` (at least 3 is kept) and
             ``scheduling_strategy='SPREAD'`` (actors spread over the nodes).
         max_reassignments: How many times a job goes to a new actor after its actor died;
-            after that it fails with :class:`ActorDiedError`. Dead actors are replaced up to
+            after that it fails with `ActorDiedError`. Dead actors are replaced up to
             ``actors * max_reassignments`` times in all.
-        progress_interval: Seconds between two calls of `on_progress` in :meth:`wait`.
-        on_progress: Called in :meth:`wait`'s thread with a :class:`FanOutResult` snapshot; an
-            exception it raises ends the fan-out (actors killed) and comes out of :meth:`wait`.
+        progress_interval: Seconds between two calls of `on_progress` in `wait`.
+        on_progress: Called in `wait`'s thread with a `FanOutResult` snapshot; an
+            exception it raises ends the fan-out (actors killed) and comes out of `wait`.
         stop_grace: Seconds stopped actors get to report before they are killed.
 
     Raises:
@@ -877,7 +880,7 @@ class FanOut:
             follow: Follow every job the agent lists with a status in `statuses` instead: the
                 driver polls ``list_jobs`` every `interval` seconds (doubling the wait after
                 each failed poll, up to a minute; every failure is in ``poll_error`` and
-                logged once per change) and queues the jobs that appear, until :meth:`stop`.
+                logged once per change) and queues the jobs that appear, until `stop`.
                 A job that leaves the listing and comes back is tailed again from line 0.
             interval: Seconds between two polls.
             statuses: The statuses followed.
@@ -897,7 +900,7 @@ class FanOut:
         return self
 
     def stop(self) -> None:
-        """Asks every actor to stop (follow mode's way out): :meth:`wait` then returns.
+        """Asks every actor to stop (follow mode's way out): `wait` then returns.
 
         Actors that never started are killed at once; started ones report what they finished
         and are killed after ``stop_grace`` seconds at most. Jobs not ended are ``unfinished``.
@@ -921,12 +924,12 @@ class FanOut:
 
         Args:
             timeout: Return a snapshot after this many seconds even if it still runs (then
-                ``result.running`` is ``True`` and the actors go on: call :meth:`stop` or
-                :meth:`close`).
-            duration: Call :meth:`stop` after this many seconds (follow mode's end).
+                ``result.running`` is ``True`` and the actors go on: call `stop` or
+                `close`).
+            duration: Call `stop` after this many seconds (follow mode's end).
 
         Returns:
-            The final :class:`FanOutResult` (``running`` is ``False``).
+            The final `FanOutResult` (``running`` is ``False``).
 
         Raises:
             BaseException: Whatever `on_progress` raised, Ctrl-C, or an internal failure of the
