@@ -678,46 +678,53 @@ class _Supervisor:
                 self._ended(self.pending.popleft(), error)
 
     def _poll(self, interval: float, statuses: list[str]) -> None:
-        """Follow mode: lists the jobs every `interval` (backing off on failures) and queues new ones."""
+        """Follow mode: lists the jobs every `interval` (backing off on failures) and queues new ones.
+
+        Any exception of a round (not only a ``ClientError``) is a failed poll: reported,
+        logged once per change, and retried later; the thread only ends with the fan-out.
+        """
         previous: set[str] = set()
         delay = 0.0
         client: AgentClient | None = None
-        while not self.stopping.wait(delay):
-            try:
-                if client is None:
-                    client = self.settings.client()
-                listed = client.list_jobs()
-                running = _running(listed, statuses)
-            except Exception as e:
-                with self.lock:
-                    if self.poll_error is None or type(self.poll_error) is not type(e):
-                        logger.warning('FanOut: polling list_jobs failed: %s', e)
-                    self.poll_error = e
-                    self.poll_failures += 1
-                    streak = self.poll_failures
-                delay = min(interval * 2 ** min(streak, 16), max(interval, 60.0))
-                continue
-            if self.stopping.is_set():
-                break
-            with self.lock:
-                if self.poll_error is not None:
-                    logger.warning('FanOut: polling list_jobs works again')
-                self.poll_error = None
-                self.poll_failures = 0
-                active = {job for s in self.slots if s.alive for job in s.jobs}
-                waiting = set(self.pending)
-                for job in running:
-                    if job not in previous and job not in active and job not in waiting:
-                        self.known[job] = None
-                        self.pending.append(job)
-                # a waiting job no longer listed as running has nothing more to tail
-                kept = [job for job in self.pending if job in running]
-                self.pending.clear()
-                self.pending.extend(kept)
-            previous = set(running)
-            delay = interval
-        if client is not None:
-            client.close()
+        try:
+            while not self.stopping.wait(delay):
+                try:
+                    if client is None:
+                        client = self.settings.client()
+                    running = set(_running(client.list_jobs(), statuses))
+                    if self.stopping.is_set():
+                        break
+                    self._queue_listed(running, previous)
+                except Exception as e:
+                    with self.lock:
+                        if self.poll_error is None or type(self.poll_error) is not type(e):
+                            logger.warning('FanOut: polling list_jobs failed: %s', e)
+                        self.poll_error = e
+                        self.poll_failures += 1
+                        streak = self.poll_failures
+                    delay = min(interval * 2 ** min(streak, 16), max(interval, 60.0))
+                    continue
+                previous = running
+                delay = interval
+        finally:
+            if client is not None:
+                client.close()
+
+    def _queue_listed(self, running: set[str], previous: set[str]) -> None:
+        """Queues the jobs that appeared in the listing; drops waiting ones no longer listed."""
+        with self.lock:
+            if self.poll_error is not None:
+                logger.warning('FanOut: polling list_jobs works again')
+            self.poll_error = None
+            self.poll_failures = 0
+            active = {job for s in self.slots if s.alive for job in s.jobs}
+            waiting = set(self.pending)
+            for job in sorted(running - previous - active - waiting):
+                self.known[job] = None
+                self.pending.append(job)
+            kept = [job for job in self.pending if job in running]
+            self.pending.clear()
+            self.pending.extend(kept)
 
     # snapshots ----------------------------------------------------------------------------
     def snapshot(self) -> FanOutResult:
