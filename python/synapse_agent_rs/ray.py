@@ -328,8 +328,7 @@ class _Tailer:
         )
         self._cond = threading.Condition()
         self._ends: list[tuple[str, BaseException | None]] = []
-        self._seq: dict[str, int] = {}
-        self._dropped: set[str] = set()
+        self._seq: dict[str, int] = {}  # the jobs tailed now: the number of each one's next line
         self._lines = 0
         self._stopped = False
         self._finished = False
@@ -344,7 +343,6 @@ class _Tailer:
                 if self._stopped:
                     return
                 self._seq[job] = 0
-                self._dropped.discard(job)
                 try:
                     added = self._stream.add(job)
                 except ClientError as e:
@@ -354,18 +352,16 @@ class _Tailer:
                     self._end(job, RuntimeError(f'job {job} could not be added to the stream'))
 
     def _end(self, job: str, error: BaseException | None) -> None:
-        """Reports `job`'s end (caller holds the lock); a dropped job has ended already."""
-        if job in self._dropped:
+        """Reports `job`'s end once (caller holds the lock); what still comes for it is dropped."""
+        if self._seq.pop(job, None) is None:
             return
-        self._dropped.add(job)
-        self._seq.pop(job, None)
         self._ends.append((job, error))
         self._cond.notify_all()
 
     def _fail(self, job: str, error: BaseException) -> None:
         """A sink failure: the job stops here, with the sink's exception."""
         with self._cond:
-            if job in self._dropped:
+            if job not in self._seq:
                 return
             self._stream.remove(job)
             self._sink.forget(job)
@@ -376,7 +372,7 @@ class _Tailer:
             for job, item in self._stream.events():
                 if isinstance(item, list):
                     with self._cond:
-                        if job in self._dropped or job not in self._seq:
+                        if job not in self._seq:  # ended or removed: the rest of its batch is dropped
                             continue
                         first = self._seq[job]
                         self._seq[job] = first + len(item)
