@@ -102,10 +102,7 @@ def uninstall() -> None:
         for (cls, name), original in _originals.items():
             setattr(cls, name, original)
         _originals.clear()
-        cores = list(_cores.values())
-        _cores.clear()
-    for _, core in cores:
-        core.close()
+        _cores.clear()  # dropped, not closed: a stream still open keeps the transport it uses
 
 
 def installed() -> bool:
