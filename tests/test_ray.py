@@ -17,7 +17,7 @@ import ray
 import ray.cloudpickle
 
 from synapse_agent_rs.clients.agent import AgentClient
-from synapse_agent_rs.clients.exceptions import ClientError, ServerError
+from synapse_agent_rs.clients.exceptions import ClientError, ServerError, ValidationError
 from synapse_agent_rs.ray import (
     CapacityWarning,
     CollectingSink,
@@ -379,3 +379,12 @@ def test_import_without_ray_says_what_to_install() -> None:
     done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "ImportError: synapse_agent_rs.ray needs Ray: pip install 'synapse-agent-rs[ray]'" in done.stderr
+
+
+def test_bad_arguments_are_refused_before_any_actor_starts() -> None:
+    with pytest.raises(ValidationError, match='base_url'):
+        FanOut('agent.example.com', TOKEN, sink=print)
+    with pytest.raises(TypeError, match='sink'):
+        FanOut('https://agent.example.com', TOKEN, sink='not a sink')
+    with pytest.raises(ValueError, match='actors'):
+        FanOut('https://agent.example.com', TOKEN, sink=print, actors=0)

@@ -799,6 +799,7 @@ class FanOut:
     Raises:
         ValueError: `actors` or `jobs_per_actor` is below 1.
         TypeError: `sink` is neither a callable nor a Ray actor handle.
+        ValidationError: (400) a bad `base_url` or `agent_token`, before any actor starts.
     """
 
     def __init__(
@@ -830,6 +831,9 @@ class FanOut:
             raise ValueError('jobs_per_actor must be at least 1')
         if not (isinstance(sink, ray.actor.ActorHandle) or callable(sink)):
             raise TypeError('the sink must be a callable or a Ray actor handle')
+        # A bad URL or token is refused here, before any actor starts (no I/O; a token read
+        # from the environment or a file is checked where it is read).
+        AgentClient(base_url, agent_token if isinstance(agent_token, str) else 'unread').close()
         self._settings = _Settings(
             base_url,
             agent_token,
