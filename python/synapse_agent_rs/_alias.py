@@ -24,9 +24,9 @@ TARGET = 'synapse_agent_rs'
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
     from importlib.machinery import ModuleSpec
     from types import ModuleType
+    from typing import Any
 
 
 class _AliasLoader:
