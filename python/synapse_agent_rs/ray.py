@@ -44,6 +44,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.clients.exceptions import ClientError
 from synapse_agent_rs.utils.network import StreamLimits
 
@@ -121,7 +122,7 @@ class _Settings:
     agent_token: str = field(repr=False)
     user_token: str | None = field(default=None, repr=False)
     tenant: str | None = field(default=None, repr=False)
-    protocol: str = 'auto'
+    protocol: ProtocolName = 'auto'
     timeout: float = 30.0
     max_connecting: int = 64
     stream_limits: StreamLimits | None = None
@@ -281,7 +282,7 @@ class FanOut:
         actors: int = 2,
         user_token: str | None = None,
         tenant: str | None = None,
-        protocol: str = 'auto',
+        protocol: ProtocolName = 'auto',
         timeout: float = 30.0,
         max_connecting: int = 64,
         stream_limits: StreamLimits | None = None,

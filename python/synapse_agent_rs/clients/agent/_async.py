@@ -12,7 +12,7 @@ from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream
 from synapse_agent_rs._logging import LOGGER, logged_await, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
-from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._many import Bounds, BulkTailMixin
 from synapse_agent_rs.clients.agent._operations import (
     ContainerClientMixin,
     ResourceClientMixin,
@@ -90,12 +90,11 @@ class AsyncAgentClient(
         job_ids: list[str],
         protocol: str,
         timeout: float,
-        max_connecting: int,
-        max_buffered_bytes: int,
+        bounds: Bounds,
         follow: tuple[float, list[str]] | None,
         keep_open: bool,
     ) -> AsyncManyStream:
-        limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
+        limits, connecting, buffered = self._many_args(bounds)
         return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
 
     async def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
