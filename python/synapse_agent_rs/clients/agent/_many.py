@@ -91,8 +91,8 @@ class BulkTailMixin(Generic[M]):
     ) -> M:
         """Tails many jobs' logs at once, as one iterator of ``(job_id, line)``.
 
-        Every job is one stream (a task on the shared Rust runtime) feeding one ready queue: the caller waits in one place and is woken
-        once per burst of batches, however many jobs there are.
+        Every job is one stream (a task on the shared Rust runtime) feeding one ready queue:
+        the caller waits in one place and is woken once per burst of batches, however many jobs there are.
 
         - ``.batches()`` yields ``(job_id, list[str])`` per batch received; ``.events()``
           yields those and also ``(job_id, None)`` when a job's log completed and
