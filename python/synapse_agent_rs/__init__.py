@@ -1,7 +1,7 @@
 """synapse-agent-rs: a fast, trustworthy client for the Synapse agent, on a Rust core.
 
 Calls the agent's REST API and tails Ray job logs over WebSocket or chunked HTTP, with the
-``synapse-sdk`` agent client's classes, signatures and exceptions::
+``synapse-sdk`` agent client's classes, signatures and exceptions:
 
     from synapse_agent_rs import AgentClient
 

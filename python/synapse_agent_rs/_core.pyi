@@ -152,7 +152,7 @@ class LineStream:
 
 @final
 class BatchIter:
-    """The ``.batches()`` view of a :class:`LineStream`: ``list[str]`` per batch received."""
+    """The ``.batches()`` view of a ``LineStream``: ``list[str]`` per batch received."""
 
     def __iter__(self) -> BatchIter: ...
     def __next__(self) -> list[str]: ...
@@ -170,7 +170,7 @@ class AsyncLineStream:
     ``list[str]`` per batch received). ``async with stream:`` closes it on exit, as do
     ``aclose()``, ``close()``, cancelling the task and garbage collection. Iterating it
     synchronously (``for``, ``list()``) raises ``TypeError``. ``protocol``, ``state`` and the
-    counters ``lines``, ``messages`` and ``bytes`` are those of :class:`LineStream`.
+    counters ``lines``, ``messages`` and ``bytes`` are those of ``LineStream``.
     """
 
     def __aiter__(self) -> AsyncIterator[str]: ...

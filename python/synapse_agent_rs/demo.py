@@ -1,7 +1,7 @@
 """Demo: tail a job over WebSocket and over HTTP from the embedded fake agent.
 
 Run with ``python -m synapse_agent_rs.demo``. A FakeAgent starts on 127.0.0.1, a short job is
-tailed over both protocols with :class:`AgentClient` and printed, then a firehose job of
+tailed over both protocols with ``AgentClient`` and printed, then a firehose job of
 ``--lines`` lines is tailed and a one-line summary gives the rate.
 """
 

@@ -30,7 +30,7 @@ class AsyncAgentClient(
     SystemClientMixin,
     ResourceClientMixin,
 ):
-    """Asyncio client of one Synapse agent, on the same Rust core as :class:`AgentClient`.
+    """Asyncio client of one Synapse agent, on the same Rust core as ``AgentClient``.
 
     REST methods are coroutine functions (``await client.get_job(id)``,
     ``asyncio.create_task(client.health_check())``); ``tail_job_logs`` returns an async
@@ -132,7 +132,7 @@ class AsyncAgentClient(
         wait: bool = True,
         timeout: float = 300,
     ) -> Any:
-        """The async form of :meth:`AgentClient.create_container`."""
+        """The async form of ``AgentClient.create_container``."""
         body = container_body(
             plugin_release,
             model=model,
@@ -189,12 +189,12 @@ class AsyncAgentClient(
         timeout: float = 120,
         poll_interval: float = 2,
     ) -> Any:
-        """The async form of :meth:`AgentClient.update_system`."""
+        """The async form of ``AgentClient.update_system``."""
         tags = {key: value for key, value in (('api_tag', api_tag), ('worker_tag', worker_tag)) if value is not None}
         return await self._system_operation('update', tags or None, wait, timeout, poll_interval)
 
     async def restart_system(self, *, wait: bool = False, timeout: float = 120, poll_interval: float = 2) -> Any:
-        """The async form of :meth:`AgentClient.restart_system`."""
+        """The async form of ``AgentClient.restart_system``."""
         return await self._system_operation('restart', None, wait, timeout, poll_interval)
 
     async def close(self) -> None:

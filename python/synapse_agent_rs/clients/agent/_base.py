@@ -282,7 +282,7 @@ class BaseAgentClient:
 
     @property
     def stream_limits(self) -> StreamLimits:
-        """The limits every new log stream of this client gets (see :class:`StreamLimits`)."""
+        """The limits every new log stream of this client gets (see ``StreamLimits``)."""
         return self._stream_limits
 
     @stream_limits.setter
@@ -420,7 +420,7 @@ class AgentEndpointsMixin(RayClientMixin):
         ``(iterator over every release of every page, count)``.
 
         ``params`` and keyword filters become the query string; ``list_all`` asks for
-        ``page_size`` (default :attr:`page_size`) and follows the ``next`` links, which must
+        ``page_size`` (default ``page_size``) and follows the ``next`` links, which must
         stay on the agent's origin (``ClientConnectionError`` otherwise). The async client's
         iterator is an async one.
         """
@@ -493,7 +493,7 @@ class AgentEndpointsMixin(RayClientMixin):
     ) -> Request[Any]:
         """Runs an action from plugin code that is not released yet; returns the agent's JSON answer.
 
-        ``timeout`` is this call's ``(connect, read)`` seconds, as for :meth:`run_plugin_release`.
+        ``timeout`` is this call's ``(connect, read)`` seconds, as for ``run_plugin_release``.
         """
         body = _body(
             action=action,

@@ -152,7 +152,7 @@ class BulkTailMixin(Generic[M]):
     ) -> M:
         """Tails every job the agent lists as running, picking up new ones as they appear.
 
-        Returns the same stream as :meth:`tail_many`, started empty: every ``interval`` seconds
+        Returns the same stream as ``tail_many``, started empty: every ``interval`` seconds
         the core polls ``list_jobs`` and starts tailing each listed job whose ``status`` is in
         ``statuses`` (by its ``submission_id``, else its ``job_id``) that it did not see in the
         previous listing. A job is tailed once while it stays listed: when its stream ends,

@@ -123,7 +123,7 @@ class AgentClient(
     ) -> Any:
         """Creates a container running a plugin's Gradio interface.
 
-        With ``wait=True`` waits for the build (see :meth:`wait_for_build`) and returns the
+        With ``wait=True`` waits for the build (see ``wait_for_build``) and returns the
         container; otherwise returns the build (``build_id`` and its URLs) at once.
         ``plugin_file`` uploads are not supported (``ValidationError``, 400).
         """
