@@ -106,7 +106,7 @@ def uninstall() -> None:
 
 
 def installed() -> bool:
-    """Whether :func:`install` is in effect."""
+    """Whether ``install`` is in effect."""
     return bool(_originals)
 
 

@@ -60,6 +60,7 @@ except ImportError as e:  # pragma: no cover - exercised in a venv without Ray
     raise ImportError("synapse_agent_rs.ray needs Ray: pip install 'synapse-agent-rs[ray]' (or pip install ray)") from e
 
 from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.clients.exceptions import ClientError
 from synapse_agent_rs.utils.network import StreamLimits
 
@@ -214,7 +215,7 @@ class _Settings:
     agent_token: Token = field(repr=False)
     user_token: Token | None = field(default=None, repr=False)
     tenant: Token | None = field(default=None, repr=False)
-    protocol: str = 'auto'
+    protocol: ProtocolName = 'auto'
     timeout: float = 30.0
     max_connecting: int = 64
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
@@ -324,6 +325,7 @@ class _Tailer:
             timeout=settings.timeout,
             max_connecting=settings.max_connecting,
             max_buffered_bytes=settings.max_buffered_bytes,
+            stream_limits=client.stream_limits,
             keep_open=True,
         )
         self._cond = threading.Condition()
@@ -370,6 +372,8 @@ class _Tailer:
     def _consume(self) -> None:
         try:
             for job, item in self._stream.events():
+                if job is None:  # only follow mode reports the job listing; this stream never polls
+                    continue
                 if isinstance(item, list):
                     with self._cond:
                         if job not in self._seq:  # ended or removed: the rest of its batch is dropped
@@ -811,7 +815,7 @@ class FanOut:
         actors: int = 2,
         user_token: Token | None = None,
         tenant: Token | None = None,
-        protocol: str = 'auto',
+        protocol: ProtocolName = 'auto',
         timeout: float = 30.0,
         max_connecting: int = 64,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,

@@ -1,15 +1,15 @@
 """The log stream types that ``tail_job_logs`` returns.
 
-- :class:`LineStream` (``AgentClient``): ``for line in stream``, ``stream.batches()``.
-- :class:`AsyncLineStream` (``AsyncAgentClient``): ``async for line in stream``,
+- ``LineStream`` (``AgentClient``): ``for line in stream``, ``stream.batches()``.
+- ``AsyncLineStream`` (``AsyncAgentClient``): ``async for line in stream``,
   ``async with stream:``.
-- :class:`BatchIter`: what ``LineStream.batches()`` returns.
+- ``BatchIter``: what ``LineStream.batches()`` returns.
 
 They are implemented in the Rust core; import them from here (for ``isinstance`` checks
 and annotations), not from the private ``_core``. Both report ``job_id``, ``protocol``
 (``'websocket'`` or ``'http'``, what ``'auto'`` chose), ``state`` (``'connecting'``,
 ``'open'``, ``'ended'``, ``'failed'``, ``'closed'``) and the counters ``lines``,
-``messages`` and ``bytes``, also shown by their ``repr``::
+``messages`` and ``bytes``, also shown by their ``repr``:
 
     <LineStream job_id='raysubmit_abc123' protocol='websocket' (auto) state='open' lines=120 messages=120 bytes=9841>
 """

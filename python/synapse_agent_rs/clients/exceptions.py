@@ -1,6 +1,6 @@
 """Exceptions raised by the agent clients, shaped like ``synapse_sdk.exceptions``.
 
-Hierarchy (``status_code`` in brackets)::
+Hierarchy (``status_code`` in brackets):
 
     ClientError                          base: .status_code, .detail, .job_id
     ├── ClientConnectionError            [503]  also a ConnectionError: refused, reset, TLS, dropped mid-stream

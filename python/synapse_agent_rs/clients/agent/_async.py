@@ -12,7 +12,7 @@ from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream
 from synapse_agent_rs._logging import LOGGER, logged_await, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
-from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._many import Bounds, BulkTailMixin
 from synapse_agent_rs.clients.agent._operations import (
     ContainerClientMixin,
     ResourceClientMixin,
@@ -30,7 +30,7 @@ class AsyncAgentClient(
     SystemClientMixin,
     ResourceClientMixin,
 ):
-    """Asyncio client of one Synapse agent, on the same Rust core as :class:`AgentClient`.
+    """Asyncio client of one Synapse agent, on the same Rust core as ``AgentClient``.
 
     REST methods are coroutine functions (``await client.get_job(id)``,
     ``asyncio.create_task(client.health_check())``); ``tail_job_logs`` returns an async
@@ -90,12 +90,11 @@ class AsyncAgentClient(
         job_ids: list[str],
         protocol: str,
         timeout: float,
-        max_connecting: int,
-        max_buffered_bytes: int,
+        bounds: Bounds,
         follow: tuple[float, list[str], int] | None,
         keep_open: bool,
     ) -> AsyncManyStream:
-        limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
+        limits, connecting, buffered = self._many_args(bounds)
         return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
 
     async def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
@@ -133,7 +132,7 @@ class AsyncAgentClient(
         wait: bool = True,
         timeout: float = 300,
     ) -> Any:
-        """The async form of :meth:`AgentClient.create_container`."""
+        """The async form of ``AgentClient.create_container``."""
         body = container_body(
             plugin_release,
             model=model,
@@ -190,12 +189,12 @@ class AsyncAgentClient(
         timeout: float = 120,
         poll_interval: float = 2,
     ) -> Any:
-        """The async form of :meth:`AgentClient.update_system`."""
+        """The async form of ``AgentClient.update_system``."""
         tags = {key: value for key, value in (('api_tag', api_tag), ('worker_tag', worker_tag)) if value is not None}
         return await self._system_operation('update', tags or None, wait, timeout, poll_interval)
 
     async def restart_system(self, *, wait: bool = False, timeout: float = 120, poll_interval: float = 2) -> Any:
-        """The async form of :meth:`AgentClient.restart_system`."""
+        """The async form of ``AgentClient.restart_system``."""
         return await self._system_operation('restart', None, wait, timeout, poll_interval)
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 from synapse_agent_rs import _core
 from synapse_agent_rs._logging import origin
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
+from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.clients.exceptions import (
     ClientConnectionError,
     InsecureTransportWarning,
@@ -281,7 +282,7 @@ class BaseAgentClient:
 
     @property
     def stream_limits(self) -> StreamLimits:
-        """The limits every new log stream of this client gets (see :class:`StreamLimits`)."""
+        """The limits every new log stream of this client gets (see ``StreamLimits``)."""
         return self._stream_limits
 
     @stream_limits.setter
@@ -320,7 +321,7 @@ class RayClientMixin(BaseAgentClient):
         return Request('POST', f'jobs/{validate_resource_id(job_id, "job_id")}/stop/')
 
     @stream
-    def tail_job_logs(self, job_id: str, timeout: float = 30.0, *, protocol: str = 'auto') -> TailRequest:
+    def tail_job_logs(self, job_id: str, timeout: float = 30.0, *, protocol: ProtocolName = 'auto') -> TailRequest:
         """Streams a job's log lines as they are written.
 
         Args:
@@ -332,8 +333,13 @@ class RayClientMixin(BaseAgentClient):
                 cannot be established), ``'websocket'`` or ``'http'``.
 
         Returns:
-            An iterator of lines (``str``); ``.batches()`` iterates ``list[str]`` instead, and
-            ``.close()`` closes the connection at once (as do ``break`` and garbage collection).
+            ``AgentClient``: a ``LineStream``, an iterator of lines (``str``, ``for line in ...``).
+            ``AsyncAgentClient``: an ``AsyncLineStream``, an async iterator of lines, returned at
+            once (``async for line in client.tail_job_logs(...)``, no ``await``). Either way
+            ``.batches()`` iterates ``list[str]`` instead, and ``.close()`` closes the connection
+            at once (as do ``break`` and garbage collection). The stream stops with a 429 at the
+            client's ``stream_limits`` (the SDK's defaults: 10,000 WebSocket messages, 50,000
+            HTTP lines, 50 MiB); ``tail_many`` counts nothing by default.
 
         Raises:
             ValidationError: (400) a bad ``job_id``, ``timeout`` or ``protocol``, before any I/O.
@@ -414,7 +420,7 @@ class AgentEndpointsMixin(RayClientMixin):
         ``(iterator over every release of every page, count)``.
 
         ``params`` and keyword filters become the query string; ``list_all`` asks for
-        ``page_size`` (default :attr:`page_size`) and follows the ``next`` links, which must
+        ``page_size`` (default ``page_size``) and follows the ``next`` links, which must
         stay on the agent's origin (``ClientConnectionError`` otherwise). The async client's
         iterator is an async one.
         """
@@ -487,7 +493,7 @@ class AgentEndpointsMixin(RayClientMixin):
     ) -> Request[Any]:
         """Runs an action from plugin code that is not released yet; returns the agent's JSON answer.
 
-        ``timeout`` is this call's ``(connect, read)`` seconds, as for :meth:`run_plugin_release`.
+        ``timeout`` is this call's ``(connect, read)`` seconds, as for ``run_plugin_release``.
         """
         body = _body(
             action=action,

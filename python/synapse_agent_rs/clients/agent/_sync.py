@@ -12,7 +12,7 @@ from synapse_agent_rs._core import LineStream, ManyStream
 from synapse_agent_rs._logging import LOGGER, logged_call, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import Request, SyncSender, TailRequest
-from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._many import Bounds, BulkTailMixin
 from synapse_agent_rs.clients.agent._operations import (
     ContainerClientMixin,
     ResourceClientMixin,
@@ -80,12 +80,11 @@ class AgentClient(
         job_ids: list[str],
         protocol: str,
         timeout: float,
-        max_connecting: int,
-        max_buffered_bytes: int,
+        bounds: Bounds,
         follow: tuple[float, list[str], int] | None,
         keep_open: bool,
     ) -> ManyStream:
-        limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
+        limits, connecting, buffered = self._many_args(bounds)
         return self._core.tail_many(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
 
     def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
@@ -124,7 +123,7 @@ class AgentClient(
     ) -> Any:
         """Creates a container running a plugin's Gradio interface.
 
-        With ``wait=True`` waits for the build (see :meth:`wait_for_build`) and returns the
+        With ``wait=True`` waits for the build (see ``wait_for_build``) and returns the
         container; otherwise returns the build (``build_id`` and its URLs) at once.
         ``plugin_file`` uploads are not supported (``ValidationError``, 400).
         """
