@@ -256,3 +256,142 @@ def test_an_https_proxy_is_reached_over_tls(agent: FakeAgent, tmp_path: Path, pa
         through(server, agent, AgentClient(agent.url, TOKEN, proxy=server.url('https'), verify=str(ca_file)), path)
         with pytest.raises(ClientConnectionError, match=r'certificate problem with 127\.0\.0\.1'):
             use(AgentClient(agent.url, TOKEN, proxy=server.url('https')), path)  # the proxy's CA is not trusted
+
+
+@pytest.fixture(scope='module')
+def tls_agent_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes, str]:
+    """A certificate chain, key and CA file for an https FakeAgent on 127.0.0.1."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert('127.0.0.1')
+    ca_file = tmp_path_factory.mktemp('tls-agent') / 'ca.pem'
+    ca.cert_pem.write_to_path(str(ca_file))
+    return b''.join(blob.bytes() for blob in leaf.cert_chain_pems), leaf.private_key_pem.bytes(), str(ca_file)
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_an_authenticating_proxy_tunnels_every_path_to_an_https_agent(
+    auth_proxy: ProxyServer, tls_agent_files: tuple[bytes, bytes, str], path: str
+) -> None:
+    # Issue 17 item 17: REST calls and HTTP streams got 407 here (pproxy matches
+    # `Proxy-Authorization` case-sensitively; reqwest's own CONNECT wrote it in lower case).
+    chain, key, ca_file = tls_agent_files
+    with FakeAgent(TOKEN, tls=(chain, key)) as agent:
+        agent.add_job('job-1', LINES)
+        client = AgentClient(agent.url, TOKEN, proxy=auth_proxy.url('http', f'user:{PASSWORD}'), verify=ca_file)
+        through(auth_proxy, agent, client, path)
+        assert use(client, path) == EXPECTED[path]  # again, on a pooled or a new tunnel
+
+
+class StrictProxy:
+    """An HTTP proxy that only tunnels (CONNECT) and, like some real ones, reads header names
+    case-sensitively: it wants exactly ``Proxy-Authorization: Basic <user:PASSWORD>``.
+
+    It records every CONNECT request head it receives.
+    """
+
+    def __init__(self) -> None:
+        import base64
+
+        self.expected = 'Proxy-Authorization: Basic ' + base64.b64encode(f'user:{PASSWORD}'.encode()).decode()
+        self.listener = socket.create_server(('127.0.0.1', 0))
+        self.port = self.listener.getsockname()[1]
+        self.heads: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(30)
+            data = b''
+            while b'\r\n\r\n' not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, early = data.partition(b'\r\n\r\n')
+            text = head.decode('latin-1')
+            self.heads.append(text)
+            lines = text.split('\r\n')
+            method, authority, _ = lines[0].split(' ', 2)
+            if method != 'CONNECT' or self.expected not in lines[1:]:
+                conn.sendall(b'HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n')
+                return
+            host, _, port = authority.rpartition(':')
+            with socket.create_connection((host.strip('[]'), int(port)), timeout=10) as upstream:
+                conn.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
+                upstream.sendall(early)
+                self._pipe(conn, upstream)
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        def copy(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while chunk := src.recv(65536):
+                    dst.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        other = threading.Thread(target=copy, args=(b, a), daemon=True)
+        other.start()
+        copy(a, b)
+        other.join(timeout=30)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_a_case_sensitive_proxy_gets_proxy_authorization_on_every_path(
+    tls_agent_files: tuple[bytes, bytes, str], path: str
+) -> None:
+    chain, key, ca_file = tls_agent_files
+    strict = StrictProxy()
+    try:
+        with FakeAgent(TOKEN, tls=(chain, key)) as agent:
+            agent.add_job('job-1', LINES)
+            client = AgentClient(
+                agent.url, TOKEN, proxy=f'http://user:{PASSWORD}@127.0.0.1:{strict.port}', verify=ca_file
+            )
+            assert use(client, path) == EXPECTED[path]
+        assert strict.heads, 'the proxy carried nothing'
+        for head in strict.heads:
+            assert head.startswith(f'CONNECT 127.0.0.1:{agent.port} HTTP/1.1\r\n'), head
+            assert strict.expected in head.split('\r\n'), head
+    finally:
+        strict.close()
+
+
+def test_the_tunnel_under_rest_calls_leaves_nothing_behind(
+    auth_proxy: ProxyServer, tls_agent_files: tuple[bytes, bytes, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # REST calls and HTTP streams reach an https agent through a private Unix socket of the
+    # client (the relay to our tunnel): only its user may enter it, and closing removes it.
+    import os
+    import stat
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix='relay-', dir='/tmp'))
+    monkeypatch.setenv('TMPDIR', str(base))
+    chain, key, ca_file = tls_agent_files
+    with FakeAgent(TOKEN, tls=(chain, key)) as agent:
+        agent.add_job('job-1', LINES)
+        client = AgentClient(agent.url, TOKEN, proxy=auth_proxy.url('http', f'user:{PASSWORD}'), verify=ca_file)
+        assert use(client, 'rest') == 'job-1'
+        made = list(base.iterdir())
+        assert len(made) == 1 and stat.S_IMODE(made[0].stat().st_mode) == 0o700, made
+        assert made[0].stat().st_uid == os.getuid()
+        client.close()
+    assert list(base.iterdir()) == []
+    base.rmdir()

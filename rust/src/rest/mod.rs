@@ -150,8 +150,12 @@ fn clean_json(value: &mut Value, secrets: &Secrets) {
     }
 }
 
-/// Maps a reqwest failure of a request through `transport`: naming the proxy when it failed.
+/// Maps a reqwest failure of a request through `transport`: our own error when our tunnel
+/// failed (it names the proxy), else naming the proxy when it failed.
 pub fn failed(transport: &Transport, e: reqwest::Error) -> Error {
+    if let Some(own) = own_error(&e) {
+        return own;
+    }
     match transport.proxy_error(&e) {
         Some(detail) => Error::Connection { detail, source: Some(Arc::new(e)) },
         None => send_error(e),
@@ -173,6 +177,19 @@ pub fn send_error(e: reqwest::Error) -> Error {
     } else {
         Error::connection("connecting to the agent failed", e)
     }
+}
+
+/// Our own error in a reqwest error's chain: the proxy tunnel under reqwest (`net::relay`)
+/// failed with it.
+fn own_error(e: &reqwest::Error) -> Option<Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = current {
+        if let Some(own) = error.downcast_ref::<Error>() {
+            return Some(own.clone());
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// The innermost cause of a reqwest error, without the URL.

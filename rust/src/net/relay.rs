@@ -1,0 +1,241 @@
+//! Our own tunnel under reqwest: REST calls and HTTP streams to an agent behind a tunnelling
+//! proxy reach it through the same CONNECT (and SOCKS5) code as WebSockets.
+//!
+//! reqwest 0.13 has no hook to hand it a connection we opened, and its own CONNECT writes
+//! header names in lower case (`proxy-authorization`), which proxies that match names
+//! case-sensitively refuse with 407. So the pooled client is told to connect to a Unix socket
+//! of ours instead (reqwest still speaks TLS to the agent over it, end to end), and a connector
+//! layer opens the tunnel with [`Transport`](super::Transport)'s code *before* reqwest connects
+//! to that socket: a refused tunnel is the request's error, with our message. The socket's
+//! accept loop pairs each connection with a tunnel opened for it and copies bytes both ways
+//! until either side closes.
+//!
+//! The socket lives in a fresh directory only the current user can enter (mode 0700), removed
+//! when the client goes away. Any tunnel serves any connection: a client talks to one agent,
+//! and its redirect policy follows the agent's own origin only.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::BoxIo;
+use crate::error::{Error, Result};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens one tunnel to the agent (through the proxy, no TLS: reqwest adds it).
+pub type Opener = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<BoxIo>> + Send>> + Send + Sync>;
+
+/// Tunnels opened for connections reqwest is about to make, oldest first.
+type Ready = Arc<Mutex<VecDeque<BoxIo>>>;
+
+/// The Unix socket reqwest connects to, its accept loop and the tunnels waiting for it.
+pub struct Relay {
+    dir: PathBuf,
+    socket: PathBuf,
+    /// The bound listener until the accept loop takes it, on the first connection.
+    listener: Mutex<Option<std::os::unix::net::UnixListener>>,
+    ready: Ready,
+    accept: Mutex<Option<JoinHandle<()>>>,
+    open: Opener,
+    /// The process that made the relay: a forked child must not remove its parent's socket.
+    pid: u32,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").field("socket", &self.socket).finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Binds the relay's socket in a new private directory; `open` makes one tunnel.
+    pub fn new(open: Opener) -> Result<Arc<Self>> {
+        let dir = private_dir()?;
+        let socket = dir.join("s");
+        let bound = std::os::unix::net::UnixListener::bind(&socket).and_then(|l| l.set_nonblocking(true).map(|()| l));
+        let listener = match bound {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(Error::connection("could not set up the proxy relay socket", e));
+            }
+        };
+        Ok(Arc::new(Self {
+            dir,
+            socket,
+            listener: Mutex::new(Some(listener)),
+            ready: Arc::default(),
+            accept: Mutex::new(None),
+            open,
+            pid: std::process::id(),
+        }))
+    }
+
+    /// Where reqwest connects.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The connector layer that opens a tunnel before each of reqwest's connections.
+    pub fn layer(self: &Arc<Self>) -> TunnelLayer {
+        TunnelLayer(Arc::clone(self))
+    }
+
+    /// Opens a tunnel and queues it for the next accepted connection; starts the accept loop.
+    async fn prepare(&self) -> Result<()> {
+        let tunnel = (self.open)().await?;
+        self.start();
+        self.ready.lock().unwrap_or_else(PoisonError::into_inner).push_back(tunnel);
+        Ok(())
+    }
+
+    fn start(&self) {
+        let Some(listener) = self.listener.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return;
+        };
+        let ready = Arc::clone(&self.ready);
+        let task = crate::runtime::spawn(accept_loop(listener, ready));
+        *self.accept.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            return; // inherited over fork(): the socket and the task are the parent's
+        }
+        if let Some(task) = self.accept.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Accepts reqwest's connections and joins each to a queued tunnel; a connection with no
+/// tunnel waiting (not one of ours) is closed at once.
+async fn accept_loop(listener: std::os::unix::net::UnixListener, ready: Ready) {
+    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors, most likely: let some close before trying again.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let tunnel = ready.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+        if let Some(tunnel) = tunnel {
+            tokio::spawn(pipe(stream, tunnel));
+        }
+    }
+}
+
+/// Copies bytes both ways until either side is done; then both are closed.
+async fn pipe(local: tokio::net::UnixStream, tunnel: BoxIo) {
+    let (mut local_read, mut local_write) = tokio::io::split(local);
+    let (mut tunnel_read, mut tunnel_write) = tokio::io::split(tunnel);
+    let up = async {
+        let _ = tokio::io::copy(&mut local_read, &mut tunnel_write).await;
+        let _ = tunnel_write.shutdown().await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut tunnel_read, &mut local_write).await;
+        let _ = local_write.shutdown().await;
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}
+
+/// A new directory in the temporary directory that only this user can enter.
+fn private_dir() -> Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut bases = vec![std::env::temp_dir()];
+    if Path::new("/tmp").is_dir() {
+        bases.push(PathBuf::from("/tmp")); // a long TMPDIR may not fit a socket path (108 bytes)
+    }
+    let mut last = None;
+    for base in bases {
+        for _ in 0..16 {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            let name =
+                format!("synapse-agent-rs-{}-{}-{nanos:x}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+            let dir = base.join(name);
+            if dir.join("s").as_os_str().len() >= 100 {
+                break;
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::other("the temporary directory's path is too long"));
+    Err(Error::connection("could not set up the proxy relay directory", e))
+}
+
+/// reqwest connector layer: see the module documentation.
+#[derive(Clone)]
+pub struct TunnelLayer(Arc<Relay>);
+
+impl<S> Layer<S> for TunnelLayer {
+    type Service = TunnelService<S>;
+
+    fn layer(&self, inner: S) -> TunnelService<S> {
+        TunnelService { inner, relay: Arc::clone(&self.0) }
+    }
+}
+
+/// Opens our tunnel, then lets reqwest's connector (set to the relay's socket) connect.
+#[derive(Clone)]
+pub struct TunnelService<S> {
+    inner: S,
+    relay: Arc<Relay>,
+}
+
+impl<S, R> Service<R> for TunnelService<S>
+where
+    S: Service<R, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        // The clone that was polled ready makes the call (tower's rule for services moved
+        // into a future).
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let relay = Arc::clone(&self.relay);
+        Box::pin(async move {
+            relay.prepare().await.map_err(|e| Box::new(e) as BoxError)?;
+            // Connecting to our own socket does not fail; a failure after it (TLS with the
+            // agent) happens once the accept loop has taken the tunnel, which then closes.
+            inner.call(request).await
+        })
+    }
+}
