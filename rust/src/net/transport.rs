@@ -103,6 +103,11 @@ impl Transport {
         })
     }
 
+    /// The agent's base URL.
+    pub fn agent(&self) -> &Url {
+        &self.agent
+    }
+
     /// The proxy in use, if any.
     pub fn proxy(&self) -> Option<&Proxy> {
         self.proxy.as_ref()

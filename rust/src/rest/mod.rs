@@ -50,6 +50,8 @@ pub async fn call(transport: &Transport, call: Call<'_>, read_timeout: Duration,
 async fn exchange(transport: &Transport, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
     let client = transport.http()?;
     let mut url = reqwest::Url::parse(&call.url).map_err(|e| Error::InvalidArgument(format!("invalid URL: {e}")))?;
+    // A link from the agent's answer may name any URL: only its own origin is followed.
+    crate::net::redirect::check_origin(transport.agent(), &url, "a link in its answer")?;
     if !call.query.is_empty() {
         url.query_pairs_mut().extend_pairs(call.query);
     }

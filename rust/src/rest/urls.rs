@@ -47,8 +47,16 @@ pub fn path_segment(name: &str, what: &str) -> Result<String> {
     Ok(utf8_percent_encode(name, SEGMENT).to_string())
 }
 
-/// Joins the base URL and a path with exactly one `/` between them.
+/// Joins the base URL and a path with exactly one `/` between them. An absolute `http(s)://`
+/// path is a link the agent gave (`list_all`'s `next`): it is kept whole, and the REST call
+/// refuses it unless it is on the agent's origin (`net::redirect::check_origin`).
 pub fn join(base: &str, path: &str) -> String {
+    let absolute = ["http://", "https://"]
+        .iter()
+        .any(|scheme| path.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)));
+    if absolute {
+        return path.to_owned();
+    }
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
 
@@ -113,6 +121,7 @@ mod tests {
     fn joining_and_schemes() {
         assert_eq!(join("http://h:1/api/", "/jobs/"), "http://h:1/api/jobs/");
         assert_eq!(join("http://h:1", "jobs/"), "http://h:1/jobs/");
+        assert_eq!(join("http://h:1/api", "HTTPS://other/x/"), "HTTPS://other/x/");
         assert_eq!(http_to_websocket("https://h/x"), "wss://h/x");
         assert_eq!(http_to_websocket("http://h/x"), "ws://h/x");
         assert_eq!(http_to_websocket("HTTP://h/x"), "ws://h/x");

@@ -11,13 +11,12 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 from synapse_agent_rs import _core
 from synapse_agent_rs._logging import origin
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
 from synapse_agent_rs.clients.exceptions import (
-    ClientConnectionError,
     InsecureTransportWarning,
     ServerError,
     ValidationError,
@@ -248,14 +247,18 @@ class BaseAgentClient:
         return [*(p for p in query_pairs(self.default_params) or [] if p[0] not in keys), *(own or [])]
 
     def _page(self, next_url: str) -> Request[Any]:
-        """The request of a pagination ``next`` link, which must stay on the agent's origin
-        (the agent token goes with every request)."""
-        base = urlsplit(self.base_url + '/')
+        """The request of a pagination ``next`` link. A link under the base URL becomes a path;
+        any other goes whole to the core, which follows it only on the agent's origin (the one
+        rule for redirects and links, in Rust) and otherwise raises ``ClientConnectionError``
+        (503) naming that origin, before anything is sent there."""
         link = urlsplit(urljoin(self.base_url + '/', next_url))
-        same_origin = (link.scheme, link.netloc.lower()) == (base.scheme, base.netloc.lower())
-        if not (same_origin and link.path.startswith(base.path)):
-            raise ClientConnectionError(f'refusing a next-page link to another place: {link.scheme}://{link.netloc}')
-        return Request('GET', link.path[len(base.path) :], params=parse_qs(link.query, keep_blank_values=True))
+        params = parse_qs(link.query, keep_blank_values=True)
+        # Never user info in a URL we pass on (it would reach messages and log records).
+        where = urlunsplit((link.scheme, link.netloc.rpartition('@')[2], link.path, '', ''))
+        base = self.base_url.rstrip('/') + '/'
+        if where.startswith(base):
+            return Request('GET', where[len(base) :], params=params)
+        return Request('GET', where, params=params)
 
     @staticmethod
     def _results(page: Any) -> tuple[list[Any], str | None]:
@@ -415,8 +418,9 @@ class AgentEndpointsMixin(RayClientMixin):
 
         ``params`` and keyword filters become the query string; ``list_all`` asks for
         ``page_size`` (default :attr:`page_size`) and follows the ``next`` links, which must
-        stay on the agent's origin (``ClientConnectionError`` otherwise). The async client's
-        iterator is an async one.
+        stay on the agent's origin (scheme, host and port): a link to another origin raises
+        ``ClientConnectionError`` (503) naming it, before anything is sent there, as a redirect
+        to another origin does. The async client's iterator is an async one.
         """
         return self._list('plugin_releases/', {**(params or {}), **filters}, list_all)
 
