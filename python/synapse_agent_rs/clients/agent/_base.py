@@ -113,6 +113,28 @@ def _transport_options(
     }
 
 
+def _check_credentials(settings: Mapping[str, Any]) -> None:
+    """The first-contact mistakes with ``base_url`` and the tokens, as ``ValidationError`` (400)
+    naming the parameter (never a token's value), before any I/O; the URL itself is checked by
+    the core (``add http:// or https://``)."""
+    if not isinstance(settings['base_url'], str):
+        kind = type(settings['base_url']).__name__
+        raise ValidationError(
+            400, f'base_url must be the agent\'s URL as a str, such as "https://agent.example.com", not {kind}'
+        )
+    for name, required in (('agent_token', True), ('user_token', False), ('tenant', False)):
+        value = settings[name]
+        if value is None:
+            if required:
+                raise ValidationError(400, f"{name} is None: pass the agent's token (a non-empty str)")
+            continue
+        if not isinstance(value, str):
+            raise ValidationError(400, f'{name} must be a str, not {type(value).__name__}')
+        if not value.strip():
+            hint = "pass the agent's token" if required else 'pass None to send none'
+            raise ValidationError(400, f'{name} is empty: {hint} (refused before anything is sent)')
+
+
 def _body(**fields: Any) -> dict[str, Any]:
     """A request body without the fields left at ``None``."""
     return {k: v for k, v in fields.items() if v is not None}
@@ -171,6 +193,7 @@ class BaseAgentClient:
 
     def _build_core(self) -> _core.AgentCore:
         s = self._settings
+        _check_credentials(s)
         connect, read = parse_timeout(s['timeout'])
         core = _core.AgentCore(
             s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read, **s['transport']
@@ -337,6 +360,8 @@ class RayClientMixin(BaseAgentClient):
         Returns:
             An iterator of lines (``str``); ``.batches()`` iterates ``list[str]`` instead, and
             ``.close()`` closes the connection at once (as do ``break`` and garbage collection).
+            On the async client, an async iterator: ``async for line in
+            client.tail_job_logs(job_id)``; awaiting it raises ``TypeError`` saying so.
 
         Raises:
             ValidationError: (400) a bad ``job_id``, ``timeout`` or ``protocol``, before any I/O.
@@ -344,8 +369,10 @@ class RayClientMixin(BaseAgentClient):
             ClientTimeoutError: (408) connecting or the liveness deadline timed out.
             StreamLimitExceededError: (429) a ``StreamLimits`` limit was passed.
             ServerError: (500) the job sent an error event, or (5xx) the agent failed.
-            ClientConnectionError: (503) the agent is unreachable, or the connection dropped
-                before the stream completed (after every line received before it).
+            ClientConnectionError: (503) the agent is unreachable, an ``https://`` base URL
+                reached a plain-HTTP agent (the message says so), the agent redirected to
+                another origin, or the connection dropped before the stream completed (after
+                every line received before it).
             WebSocketError: (503) the agent broke the WebSocket protocol.
         """
         return TailRequest(job_id, timeout, protocol)
