@@ -395,3 +395,40 @@ def test_the_tunnel_under_rest_calls_leaves_nothing_behind(
         client.close()
     assert list(base.iterdir()) == []
     base.rmdir()
+
+
+def test_a_forked_child_tunnels_on_its_own_and_leaves_the_parents_relay_alone(
+    auth_proxy: ProxyServer, tls_agent_files: tuple[bytes, bytes, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import shutil
+    import tempfile
+    import warnings
+
+    base = Path(tempfile.mkdtemp(prefix='relay-fork-', dir='/tmp'))
+    monkeypatch.setenv('TMPDIR', str(base))
+    chain, key, ca_file = tls_agent_files
+    try:
+        with FakeAgent(TOKEN, tls=(chain, key)) as agent:
+            agent.add_job('job-1', LINES)
+            client = AgentClient(agent.url, TOKEN, proxy=auth_proxy.url('http', f'user:{PASSWORD}'), verify=ca_file)
+            assert use(client, 'rest') == 'job-1'
+            (parents,) = list(base.iterdir())
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', DeprecationWarning)  # fork() with threads running warns on 3.12+
+                pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    ok = use(client, 'rest') == 'job-1' and use(client, 'http') == LINES
+                    code = 0 if ok else 2
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            assert (parents / 's').exists()  # the child made its own relay and left this one alone
+            assert use(client, 'http') == LINES  # a new connection through the parent's relay
+            client.close()
+            assert not parents.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
