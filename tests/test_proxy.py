@@ -432,3 +432,33 @@ def test_a_forked_child_tunnels_on_its_own_and_leaves_the_parents_relay_alone(
             assert not parents.exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_relay_socket_comes_back_when_a_temp_cleaner_removes_it(
+    auth_proxy: ProxyServer, tls_agent_files: tuple[bytes, bytes, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # systemd-tmpfiles and the like delete old entries of /tmp under a client that runs for weeks.
+    import shutil
+    import stat
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix='relay-clean-', dir='/tmp'))
+    monkeypatch.setenv('TMPDIR', str(base))
+    chain, key, ca_file = tls_agent_files
+    try:
+        with FakeAgent(TOKEN, tls=(chain, key)) as agent:
+            agent.add_job('job-1', LINES)
+            agent.add_job('slow', [f'line {i}' for i in range(30)], pace=0.1)
+            client = AgentClient(agent.url, TOKEN, proxy=auth_proxy.url('http', f'user:{PASSWORD}'), verify=ca_file)
+            assert use(client, 'rest') == 'job-1'
+            (relay,) = list(base.iterdir())
+            shutil.rmtree(relay)
+            stream = client.tail_job_logs('slow', protocol='http')
+            assert next(stream) == 'line 0'  # holds one connection...
+            assert use(client, 'rest') == 'job-1'  # ...so this one is new, through the socket made again
+            stream.close()
+            assert (relay / 's').exists() and stat.S_IMODE(relay.stat().st_mode) == 0o700
+            client.close()
+            assert not relay.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,13 +44,19 @@ type Ready = Arc<Mutex<VecDeque<BoxIo>>>;
 pub struct Relay {
     dir: PathBuf,
     socket: PathBuf,
-    /// The bound listener until the accept loop takes it, on the first connection.
-    listener: Mutex<Option<std::os::unix::net::UnixListener>>,
+    serving: Mutex<Serving>,
     ready: Ready,
-    accept: Mutex<Option<JoinHandle<()>>>,
     open: Opener,
     /// The process that made the relay: a forked child must not remove its parent's socket.
     pid: u32,
+}
+
+/// The listener, until the accept loop takes it on the first connection, and that loop.
+struct Serving {
+    listener: Option<std::os::unix::net::UnixListener>,
+    task: Option<JoinHandle<()>>,
+    /// Device and inode of the directory we made: one found there later is ours only if they match.
+    dir_id: (u64, u64),
 }
 
 impl std::fmt::Debug for Relay {
@@ -64,9 +70,10 @@ impl Relay {
     pub fn new(open: Opener) -> Result<Arc<Self>> {
         let dir = private_dir()?;
         let socket = dir.join("s");
-        let bound = std::os::unix::net::UnixListener::bind(&socket).and_then(|l| l.set_nonblocking(true).map(|()| l));
-        let listener = match bound {
-            Ok(listener) => listener,
+        let made = std::fs::symlink_metadata(&dir).map(|m| (m.dev(), m.ino()));
+        let bound = made.and_then(|id| bind(&socket).map(|listener| (id, listener)));
+        let (dir_id, listener) = match bound {
+            Ok(bound) => bound,
             Err(e) => {
                 let _ = std::fs::remove_dir(&dir);
                 return Err(Error::connection("could not set up the proxy relay socket", e));
@@ -75,9 +82,8 @@ impl Relay {
         Ok(Arc::new(Self {
             dir,
             socket,
-            listener: Mutex::new(Some(listener)),
+            serving: Mutex::new(Serving { listener: Some(listener), task: None, dir_id }),
             ready: Arc::default(),
-            accept: Mutex::new(None),
             open,
             pid: std::process::id(),
         }))
@@ -96,19 +102,59 @@ impl Relay {
     /// Opens a tunnel and queues it for the next accepted connection; starts the accept loop.
     async fn prepare(&self) -> Result<()> {
         let tunnel = (self.open)().await?;
-        self.start();
+        self.serve()?;
         self.ready.lock().unwrap_or_else(PoisonError::into_inner).push_back(tunnel);
         Ok(())
     }
 
-    fn start(&self) {
-        let Some(listener) = self.listener.lock().unwrap_or_else(PoisonError::into_inner).take() else {
-            return;
-        };
-        let ready = Arc::clone(&self.ready);
-        let task = crate::runtime::spawn(accept_loop(listener, ready));
-        *self.accept.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+    /// Starts the accept loop on the first connection, and binds the socket again (same path:
+    /// reqwest knows no other) when something removed it: a temporary-file cleaner such as
+    /// systemd-tmpfiles deletes old entries of `/tmp` under a client that lives for weeks.
+    fn serve(&self) -> Result<()> {
+        let mut serving = self.serving.lock().unwrap_or_else(PoisonError::into_inner);
+        if std::fs::symlink_metadata(&self.socket).is_err() {
+            let listener = self
+                .rebind(&mut serving.dir_id)
+                .map_err(|e| Error::connection("could not set up the proxy relay socket", e))?;
+            if let Some(old) = serving.task.take() {
+                old.abort();
+            }
+            serving.listener = Some(listener);
+        }
+        if let Some(listener) = serving.listener.take() {
+            serving.task = Some(crate::runtime::spawn(accept_loop(listener, Arc::clone(&self.ready))));
+        }
+        Ok(())
     }
+
+    /// The socket bound again in our directory, made again if it is gone; a directory at that
+    /// place that is not the one we made (another owner could have put it there) is refused.
+    fn rebind(&self, dir_id: &mut (u64, u64)) -> std::io::Result<std::os::unix::net::UnixListener> {
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.dir) {
+            Ok(()) => {
+                let made = std::fs::symlink_metadata(&self.dir)?;
+                *dir_id = (made.dev(), made.ino());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let found = std::fs::symlink_metadata(&self.dir)?;
+                if !found.is_dir() || (found.dev(), found.ino()) != *dir_id || found.mode() & 0o077 != 0 {
+                    return Err(std::io::Error::other(format!(
+                        "{} was replaced by something this client did not make",
+                        self.dir.display()
+                    )));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        bind(&self.socket)
+    }
+}
+
+/// A non-blocking listener on a new socket at `path`.
+fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 impl Drop for Relay {
@@ -116,7 +162,7 @@ impl Drop for Relay {
         if self.pid != std::process::id() {
             return; // inherited over fork(): the socket and the task are the parent's
         }
-        if let Some(task) = self.accept.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(task) = self.serving.get_mut().unwrap_or_else(PoisonError::into_inner).task.take() {
             task.abort();
         }
         let _ = std::fs::remove_file(&self.socket);
