@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
@@ -37,8 +37,17 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Opens one tunnel to the agent (through the proxy, no TLS: reqwest adds it).
 pub type Opener = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<BoxIo>> + Send>> + Send + Sync>;
 
-/// Tunnels opened for connections reqwest is about to make, oldest first.
-type Ready = Arc<Mutex<VecDeque<BoxIo>>>;
+/// Tunnels opened for connections reqwest is about to make, oldest first, with when each was
+/// opened.
+type Ready = Arc<Mutex<VecDeque<(Instant, BoxIo)>>>;
+
+/// A queued tunnel older than this is closed rather than used: reqwest connects to the socket
+/// right after queueing one, so an old one was left by a connection that never came, and the
+/// proxy may have dropped it since.
+const STALE: Duration = Duration::from_secs(30);
+
+/// At most this many tunnels wait; more means connections keep failing to arrive.
+const MAX_READY: usize = 256;
 
 /// The Unix socket reqwest connects to, its accept loop and the tunnels waiting for it.
 pub struct Relay {
@@ -103,7 +112,11 @@ impl Relay {
     async fn prepare(&self) -> Result<()> {
         let tunnel = (self.open)().await?;
         self.serve()?;
-        self.ready.lock().unwrap_or_else(PoisonError::into_inner).push_back(tunnel);
+        let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        if ready.len() >= MAX_READY {
+            ready.pop_front();
+        }
+        ready.push_back((Instant::now(), tunnel));
         Ok(())
     }
 
@@ -122,7 +135,8 @@ impl Relay {
             serving.listener = Some(listener);
         }
         if let Some(listener) = serving.listener.take() {
-            serving.task = Some(crate::runtime::spawn(accept_loop(listener, Arc::clone(&self.ready))));
+            let owner = std::fs::symlink_metadata(&self.dir).map(|m| m.uid()).ok();
+            serving.task = Some(crate::runtime::spawn(accept_loop(listener, Arc::clone(&self.ready), owner)));
         }
         Ok(())
     }
@@ -170,9 +184,10 @@ impl Drop for Relay {
     }
 }
 
-/// Accepts reqwest's connections and joins each to a queued tunnel; a connection with no
-/// tunnel waiting (not one of ours) is closed at once.
-async fn accept_loop(listener: std::os::unix::net::UnixListener, ready: Ready) {
+/// Accepts reqwest's connections and joins each to a queued tunnel. Only this process is
+/// served (the peer's credentials say who connected); a connection with no fresh tunnel
+/// waiting is closed at once.
+async fn accept_loop(listener: std::os::unix::net::UnixListener, ready: Ready, owner: Option<u32>) {
     let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
         return;
     };
@@ -185,10 +200,31 @@ async fn accept_loop(listener: std::os::unix::net::UnixListener, ready: Ready) {
                 continue;
             }
         };
-        let tunnel = ready.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
-        if let Some(tunnel) = tunnel {
+        if !from_this_process(&stream, owner) {
+            continue;
+        }
+        let tunnel = {
+            let mut ready = ready.lock().unwrap_or_else(PoisonError::into_inner);
+            while ready.front().is_some_and(|(opened, _)| opened.elapsed() > STALE) {
+                ready.pop_front();
+            }
+            ready.pop_front()
+        };
+        if let Some((_, tunnel)) = tunnel {
             tokio::spawn(pipe(stream, tunnel));
         }
+    }
+}
+
+/// Whether the peer of `stream` is this process (or, where the system does not tell the
+/// peer's process, a process of the socket's owner).
+fn from_this_process(stream: &tokio::net::UnixStream, owner: Option<u32>) -> bool {
+    match stream.peer_cred() {
+        Ok(cred) => match cred.pid() {
+            Some(pid) => u32::try_from(pid).is_ok_and(|pid| pid == std::process::id()),
+            None => owner == Some(cred.uid()),
+        },
+        Err(_) => false,
     }
 }
 
