@@ -10,9 +10,10 @@
 //! accept loop pairs each connection with a tunnel opened for it and copies bytes both ways
 //! until either side closes.
 //!
-//! The socket lives in a fresh directory only the current user can enter (mode 0700), removed
-//! when the client goes away. Any tunnel serves any connection: a client talks to one agent,
-//! and its redirect policy follows the agent's own origin only.
+//! The socket lives in a fresh directory only the current user can enter (mode 0700), serves
+//! only this process, and is removed once the client and its streams are gone. Any tunnel
+//! serves any connection: a client talks to one agent, and only on the agent's own origin
+//! (`redirect`).
 
 use std::collections::VecDeque;
 use std::future::Future;
