@@ -369,6 +369,7 @@ def test_a_case_sensitive_proxy_gets_proxy_authorization_on_every_path(
         for head in strict.heads:
             assert head.startswith(f'CONNECT 127.0.0.1:{agent.port} HTTP/1.1\r\n'), head
             assert strict.expected in head.split('\r\n'), head
+            assert any(line.startswith('User-Agent: synapse-agent-rs/') for line in head.split('\r\n')), head
     finally:
         strict.close()
 

@@ -91,7 +91,8 @@ impl Transport {
         let tls = tls::client_config(&options.tls)?;
         let proxy = proxy::resolve(options.proxy.as_deref(), options.trust_env, agent)?;
         let headers = default_headers(options.user_agent.as_deref(), &options.headers)?;
-        let routed = route(&tls, proxy.as_ref(), options.connect_timeout, agent)?;
+        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        let routed = route(&tls, proxy.as_ref(), options.connect_timeout, agent, user_agent)?;
         let client = build_client(&tls, routed, options.connect_timeout, &headers)?;
         Ok(Self {
             agent: agent.clone(),
@@ -165,6 +166,11 @@ impl Transport {
         }
     }
 
+    /// The `User-Agent` of every request (and of our CONNECT), when it is plain text.
+    fn user_agent(&self) -> Option<&str> {
+        self.headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
+    }
+
     /// The headers every request carries besides the tokens (`User-Agent`, `headers=`).
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
@@ -175,7 +181,7 @@ impl Transport {
         let mut pooled = self.pooled.lock().unwrap_or_else(PoisonError::into_inner);
         let pid = std::process::id();
         if pooled.0 != pid {
-            let routed = route(&self.tls, self.proxy.as_ref(), self.connect_timeout, &self.agent)?;
+            let routed = route(&self.tls, self.proxy.as_ref(), self.connect_timeout, &self.agent, self.user_agent())?;
             *pooled = (pid, build_client(&self.tls, routed, self.connect_timeout, &self.headers)?);
         }
         Ok(pooled.1.clone())
@@ -187,7 +193,7 @@ impl Transport {
         let (host, port, use_tls) = connect::target(url)?;
         let io = match &self.proxy {
             None => Box::new(connect::tcp(&host, port, self.connect_timeout).await?) as BoxIo,
-            Some(proxy) => tunnel(&self.tls, proxy, self.connect_timeout, &host, port).await?,
+            Some(proxy) => tunnel(&self.tls, proxy, self.connect_timeout, (&host, port), self.user_agent()).await?,
         };
         if use_tls {
             connect::tls(Arc::clone(&self.tls), &host, io).await
@@ -203,8 +209,8 @@ async fn tunnel(
     tls: &Arc<rustls::ClientConfig>,
     proxy: &Proxy,
     connect_timeout: Duration,
-    host: &str,
-    port: u16,
+    (host, port): (&str, u16),
+    user_agent: Option<&str>,
 ) -> Result<BoxIo> {
     let open = async {
         let tcp = connect::tcp(&proxy.host, proxy.port, connect_timeout).await.map_err(|e| match e {
@@ -219,10 +225,10 @@ async fn tunnel(
             other => other,
         })?;
         match proxy.kind {
-            Kind::Http { tls: false } => connect::http_tunnel(Box::new(tcp), proxy, host, port).await,
+            Kind::Http { tls: false } => connect::http_tunnel(Box::new(tcp), proxy, host, port, user_agent).await,
             Kind::Http { tls: true } => {
                 let io = connect::tls(Arc::clone(tls), &proxy.host, tcp).await?;
-                connect::http_tunnel(io, proxy, host, port).await
+                connect::http_tunnel(io, proxy, host, port, user_agent).await
             }
             Kind::Socks5 { remote_dns } => connect::socks5(tcp, proxy, host, port, remote_dns).await,
         }
@@ -244,6 +250,7 @@ fn route(
     proxy: Option<&Proxy>,
     connect_timeout: Duration,
     agent: &Url,
+    user_agent: Option<&str>,
 ) -> Result<Route> {
     let Some(proxy) = proxy else {
         return Ok(Route::Direct);
@@ -252,15 +259,16 @@ fn route(
     #[cfg(unix)]
     if !forwards {
         let (host, port, _) = connect::target(agent)?;
-        let (tls, proxy) = (Arc::clone(tls), proxy.clone());
+        let (tls, proxy, user_agent) = (Arc::clone(tls), proxy.clone(), user_agent.map(str::to_owned));
         let open: relay::Opener = Arc::new(move || {
             let (tls, proxy, host) = (Arc::clone(&tls), proxy.clone(), host.clone());
-            Box::pin(async move { tunnel(&tls, &proxy, connect_timeout, &host, port).await })
+            let agent = user_agent.clone();
+            Box::pin(async move { tunnel(&tls, &proxy, connect_timeout, (&host, port), agent.as_deref()).await })
         });
         return Ok(Route::Relay(relay::Relay::new(open)?));
     }
     #[cfg(not(unix))]
-    let _ = (tls, connect_timeout, forwards); // no Unix socket for the relay: reqwest's own tunnel
+    let _ = (tls, connect_timeout, forwards, user_agent); // no Unix socket for the relay: reqwest's own tunnel
     Ok(Route::Reqwest(Box::new(proxy.for_reqwest()?)))
 }
 
