@@ -265,7 +265,11 @@ fn route(
             let agent = user_agent.clone();
             Box::pin(async move { tunnel(&tls, &proxy, connect_timeout, (&host, port), agent.as_deref()).await })
         });
-        return Ok(Route::Relay(relay::Relay::new(open)?));
+        // A system where no private socket can be made (no writable temporary directory)
+        // still gets reqwest's own tunnel, which most proxies accept.
+        if let Ok(relay) = relay::Relay::new(open) {
+            return Ok(Route::Relay(relay));
+        }
     }
     #[cfg(not(unix))]
     let _ = (tls, connect_timeout, forwards, user_agent); // no Unix socket for the relay: reqwest's own tunnel
