@@ -474,3 +474,23 @@ def test_the_relay_socket_comes_back_when_a_temp_cleaner_removes_it(
             assert gone(relay)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_async_client_tunnels_to_an_https_agent_through_an_authenticating_proxy(
+    auth_proxy: ProxyServer, tls_agent_files: tuple[bytes, bytes, str]
+) -> None:
+    chain, key, ca_file = tls_agent_files
+
+    async def run(url: str) -> tuple[object, list[str], list[str]]:
+        proxy = auth_proxy.url('http', f'user:{PASSWORD}')
+        async with AsyncAgentClient(url, TOKEN, proxy=proxy, verify=ca_file) as client:
+            job = await client.get_job('job-1')
+            http = [line async for line in client.tail_job_logs('job-1', protocol='http')]
+            ws = [line async for line in client.tail_job_logs('job-1', protocol='websocket')]
+            return job['job_id'], http, ws
+
+    with FakeAgent(TOKEN, tls=(chain, key)) as agent:
+        agent.add_job('job-1', LINES)
+        before = auth_proxy.connections_to(agent.port)
+        assert asyncio.run(run(agent.url)) == ('job-1', LINES, LINES)
+        assert auth_proxy.wait_for_connections(agent.port, before + 2) >= before + 2, auth_proxy.log()
