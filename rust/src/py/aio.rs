@@ -135,6 +135,14 @@ impl AsyncLineStream {
         Err(Self::not_sync())
     }
 
+    /// `await client.tail_job_logs(...)` is a mistake too (it is no coroutine), and says so.
+    fn __await__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "tail_job_logs() returns an async iterator, not an awaitable: drop the `await` and use \
+             `async for line in client.tail_job_logs(job_id)`",
+        ))
+    }
+
     /// Makes `async for` yield `list[str]` per batch received instead of single lines.
     fn batches(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         slf.get().state.borrow_mut(slf.py())?.batches = true;

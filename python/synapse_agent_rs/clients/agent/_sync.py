@@ -54,8 +54,11 @@ class AgentClient(
         user_agent: replaces the ``User-Agent`` (default ``synapse-agent-rs/<version>``).
 
     Raises:
-        ValidationError: (400) a bad ``base_url``, ``timeout``, ``max_response_size``, header, proxy URL or
-            certificate file.
+        ValidationError: (400) before any I/O: a ``base_url`` that is not an ``http://`` or
+            ``https://`` URL (one without a scheme says to add it); an ``agent_token`` that is
+            ``None`` or empty, or an empty ``user_token`` or ``tenant`` (the message names the
+            parameter, never its value); a bad ``timeout``, ``max_response_size``, header, proxy
+            URL or certificate file.
     """
 
     def _send(self, request: Request[Any]) -> Any:
