@@ -472,3 +472,26 @@ def test_follow_reports_transient_listing_failures_once_and_retries(agent: FakeA
     assert 'agent is sick' not in err, 'reported once, not per failed poll'
     assert '1 job' in err and '3 lines' in err
     assert 'Traceback' not in err
+
+
+def test_follow_max_followed_caps_the_streams_and_says_how_many_waited() -> None:
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job('job-slow', [f's{i}' for i in range(1000)], pace=2.0)  # holds the one slot
+        agent.add_job('job-other', ['o0', 'o1'])
+        proc = subprocess.Popen(
+            [str(COMMAND), 'follow', '--interval', '0.1', '--max-followed', '1'],
+            env=env(agent.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            seen = read_until(proc, 's1')
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130
+        assert 'o0' not in '\n'.join(seen) + out
+        assert '1 more listed job waited for a slot' in err and 'Traceback' not in err
+        assert run('follow', '--max-followed', '0', url=agent.url).returncode == 2

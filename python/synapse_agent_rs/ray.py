@@ -786,7 +786,9 @@ class FanOut:
             ``max_message_size`` and `max_buffered_bytes`.
         sink_method: The method of a sink actor that takes the batches.
         max_in_flight: Calls to a sink actor outstanding per tailing actor.
-        jobs_per_actor: Jobs one actor tails at once; the others wait in the driver's queue
+        jobs_per_actor: Jobs one actor tails at once (default 1000: about 40 KiB per quiet
+            stream plus the shared ``max_buffered_bytes``; a smaller value dealt jobs in small
+            steps and halved the rate of 1,000 short jobs); the others wait in the driver's queue
             and go to the first actor with room (in follow mode too: running jobs beyond
             ``actors * jobs_per_actor`` wait, counted in ``FanOutResult.waiting``).
         actor_options: Passed to ``.options()`` of every tailing actor; the defaults are
@@ -822,7 +824,7 @@ class FanOut:
         stream_limits: StreamLimits | None = None,
         sink_method: str = 'write',
         max_in_flight: int = 16,
-        jobs_per_actor: int = 100,
+        jobs_per_actor: int = 1000,
         actor_options: Mapping[str, Any] | None = None,
         max_reassignments: int = 3,
         progress_interval: float = 0.5,

@@ -27,7 +27,12 @@ from urllib.parse import urlsplit
 from synapse_agent_rs.cli import _bench, _tail
 from synapse_agent_rs.cli._output import plural, print_json, records_table, visible
 from synapse_agent_rs.clients.agent import AgentClient
-from synapse_agent_rs.clients.agent._many import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTING, ProtocolName
+from synapse_agent_rs.clients.agent._many import (
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_CONNECTING,
+    DEFAULT_MAX_FOLLOWED,
+    ProtocolName,
+)
 from synapse_agent_rs.clients.exceptions import ClientError, ValidationError
 from synapse_agent_rs.utils.network import StreamLimits, validate_resource_id
 
@@ -195,6 +200,13 @@ def parser() -> argparse.ArgumentParser:
         'Stream the log of every running job, and of every job that starts, until Ctrl-C.',
     )
     follow.add_argument('--interval', type=seconds, default=2.0, help='seconds between two job listings')
+    follow.add_argument(
+        '--max-followed',
+        type=positive,
+        metavar='N',
+        default=DEFAULT_MAX_FOLLOWED,
+        help='jobs streamed at once; other running jobs wait for a slot',
+    )
     _add_agent_options(follow)
     _add_stream_options(follow)
 
@@ -319,7 +331,7 @@ def _stream_command(args: argparse.Namespace) -> int:
         if args.command == 'tail':
             stream = client.tail_many(args.jobs, **common)
         else:
-            stream = client.follow_jobs(interval=args.interval, **common)
+            stream = client.follow_jobs(interval=args.interval, max_followed=args.max_followed, **common)
     except ValidationError as e:  # raised before any I/O: the arguments
         raise UsageError(_detail(e)) from None
     if args.command == 'tail':

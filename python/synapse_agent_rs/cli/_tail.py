@@ -173,9 +173,10 @@ def run(stream: ManyStream, printer: Printer, *, follow: bool) -> int:
         summary(printer, ended, time.monotonic() - start, sys.stderr)
     if follow:
         if stream.poll_error is not None:
-            sys.stderr.write(f'the job listing was failing: {error_text(stream.poll_error)}\n')
+            sys.stderr.write(f'{PROG}: the job listing was failing: {error_text(stream.poll_error)}\n')
         if waiting := len(stream.waiting):
-            sys.stderr.write(f'{waiting:,} more listed jobs were waiting for a slot (max_followed)\n')
+            more = plural(waiting, 'more listed job')
+            sys.stderr.write(f'{PROG}: {more} waited for a slot (--max-followed)\n')
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK
