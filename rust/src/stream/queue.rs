@@ -69,6 +69,18 @@ impl Batch {
     pub fn text_len(&self) -> usize {
         self.text.len()
     }
+
+    /// All the lines' text, back to back (for bulk copies such as `stream::arrow`).
+    #[inline]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where each line ends in [`Self::text`].
+    #[inline]
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
+    }
 }
 
 /// A byte budget shared by many queues: queued and held batches take their text's bytes

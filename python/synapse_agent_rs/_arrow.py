@@ -1,0 +1,76 @@
+"""Thin conveniences over ``.arrow()``: Parquet through pyarrow, and the async iteration step.
+
+pyarrow is imported only here, and only when a Parquet file is written (the ``arrow`` extra).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from synapse_agent_rs._core import ArrowBatch, AsyncArrowStream
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def _writer(path: str | os.PathLike[str], schema_source: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError('to_parquet needs pyarrow: pip install "synapse-agent-rs[arrow]"') from e
+    return pa, pq.ParquetWriter(path, pa.schema(schema_source), **kwargs)
+
+
+def to_parquet(batches: Iterable[ArrowBatch], path: str | os.PathLike[str], **kwargs: Any) -> int:
+    """Writes every batch of ``batches`` to ``path`` as one row group each; returns the rows written.
+
+    The file is closed (its footer written) whatever happens: on the stream's error or Ctrl-C it holds
+    the row groups written so far and stays readable, and the error is raised after.
+    """
+    pa, writer = _writer(path, batches, kwargs)
+    rows = 0
+    try:
+        for batch in batches:
+            writer.write_batch(pa.record_batch(batch))
+            rows += len(batch)
+    finally:
+        writer.close()
+        closable: _Closable = batches  # type: ignore[assignment]
+        closable.close()
+    return rows
+
+
+async def ato_parquet(batches: AsyncArrowStream, path: str | os.PathLike[str], **kwargs: Any) -> int:
+    """The async ``to_parquet``: the same file, written as the batches arrive."""
+    pa, writer = _writer(path, batches, kwargs)
+    rows = 0
+    aiter_batches: AsyncIterable[ArrowBatch] = batches
+    try:
+        async for batch in aiter_batches:
+            writer.write_batch(pa.record_batch(batch))
+            rows += len(batch)
+    finally:
+        writer.close()
+        batches.close()
+    return rows
+
+
+async def anext_batch(stream: AsyncArrowStream) -> ArrowBatch:
+    """One ``__anext__`` of an ``AsyncArrowStream``: steps until a batch is ready, parked in between."""
+    while True:
+        step = stream._step()
+        if not isinstance(step, tuple):
+            return step
+        future, timeout = step
+        if future is None:
+            continue
+        if timeout is None:
+            await future
+        else:
+            await asyncio.wait((future,), timeout=timeout)
