@@ -10,7 +10,7 @@ Every run of a row is a fresh client process against the loopback emitter (``emi
   ``.batches()`` plus ``pa.array`` per batch into a ``ParquetWriter`` (default compression both).
 
 Usage: ``python benches/arrow_bench.py [--lines N] [--streams N] [--per N] [--runs N]``; prints a
-Markdown table (median, min–max) with the targets met or missed.
+Markdown table (median, min-max) with the targets met or missed.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def one_arrow_pyarrow(job: wire.Job, meter: Meter) -> int:
 
     client, count = _client(job.url), 0
     with meter:
-        reader = pa.RecordBatchReader.from_stream(client.tail_job_logs(job.job_id, TIMEOUT, protocol='websocket').arrow())
+        reader = pa.RecordBatchReader.from_stream(
+            client.tail_job_logs(job.job_id, TIMEOUT, protocol='websocket').arrow()
+        )
         for batch in reader:
             count += batch.num_rows
     return count
@@ -202,7 +204,7 @@ def main() -> None:
         return
     raise_fd_limit()
     medians: dict[str, float] = {}
-    print('| row | workload | lines/s, median (min–max) | CPU µs/line | peak RSS MiB |')
+    print('| row | workload | lines/s, median (min-max) | CPU µs/line | peak RSS MiB |')
     print('|---|---|---|---|---|')
     with EmitterProcess() as emitter:
         for row in ROWS:
@@ -213,9 +215,9 @@ def main() -> None:
             medians[row] = statistics.median(rates)
             cpu = statistics.median(s['cpu'] / s['lines'] * 1e6 for s in samples)
             rss = statistics.median(s['rss'] for s in samples)
-            workload = f'{lines:,} lines' if single else f'{streams:,} × {lines:,}'
+            workload = f'{lines:,} lines' if single else f'{streams:,} x {lines:,}'
             print(
-                f'| {LABELS[row]} | {workload} | {medians[row]:,.0f} ({min(rates) / 1e6:.2f}M–{max(rates) / 1e6:.2f}M) '
+                f'| {LABELS[row]} | {workload} | {medians[row]:,.0f} ({min(rates) / 1e6:.2f}M-{max(rates) / 1e6:.2f}M) '
                 f'| {cpu:.3f} | {rss:.1f} |',
                 flush=True,
             )
@@ -229,8 +231,9 @@ def main() -> None:
     print('\n| target | wanted | measured | result |\n|---|---|---|---|')
     for name, a, b, want in targets:
         ratio = medians[a] / medians[b]
-        print(f'| {name} | ≥ {want:g}× | {ratio:.2f}× | {"pass" if ratio >= want else "MISS"} |')
-    print(f'\n1 CPU vs {os.cpu_count()} CPUs (tail_many .arrow()): {medians["many_arrow_1cpu"] / medians["many_arrow"]:.2f}×')
+        print(f'| {name} | ≥ {want:g}x | {ratio:.2f}x | {"pass" if ratio >= want else "MISS"} |')
+    scaling = medians['many_arrow_1cpu'] / medians['many_arrow']
+    print(f'\n1 CPU vs {os.cpu_count()} CPUs (tail_many .arrow()): {scaling:.2f}x')
 
 
 if __name__ == '__main__':

@@ -20,8 +20,8 @@ class _Closable(Protocol):
 
 def _writer(path: str | os.PathLike[str], schema_source: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError('to_parquet needs pyarrow: pip install "synapse-agent-rs[arrow]"') from e
     return pa, pq.ParquetWriter(path, pa.schema(schema_source), **kwargs)
@@ -71,6 +71,9 @@ async def anext_batch(stream: AsyncArrowStream) -> ArrowBatch:
         if future is None:
             continue
         if timeout is None:
+            # The hub's futures come ready to be yielded by a bare iterator (blocking flag set);
+            # `await` sets the flag itself and refuses a future that has it already.
+            future._asyncio_future_blocking = False
             await future
         else:
             await asyncio.wait((future,), timeout=timeout)

@@ -1,12 +1,16 @@
 """Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Sequence
+from os import PathLike
 from typing import Any, Literal, NoReturn, final
 
 from synapse_agent_rs.clients.exceptions import ClientError
 
 __all__ = [
     'AgentCore',
+    'ArrowBatch',
+    'ArrowStream',
+    'AsyncArrowStream',
     'AsyncCall',
     'AsyncLineStream',
     'AsyncManyStream',
@@ -124,6 +128,10 @@ class LineStream:
     def __next__(self) -> str: ...
     def batches(self) -> BatchIter:
         """Iterates ``list[str]``, one list per batch received, for bulk consumers."""
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> ArrowStream:
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
     def close(self) -> None:
         """Closes the connection at once; the iteration ends. Safe to call more than once."""
     @property
@@ -180,6 +188,10 @@ class AsyncLineStream:
         """Raises ``TypeError``: use ``async for``."""
     def batches(self) -> AsyncIterator[list[str]]:
         """Makes ``async for`` yield ``list[str]`` per batch received instead of single lines."""
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> AsyncArrowStream:
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
     def close(self) -> None:
         """Closes the connection at once; the iteration ends."""
     def aclose(self) -> Done:
@@ -219,6 +231,10 @@ class ManyStream:
     def __next__(self) -> tuple[str, str]: ...
     def batches(self) -> ManyIter: ...
     def events(self) -> ManyIter: ...
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> ArrowStream:
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
     def close(self) -> None: ...
     def __enter__(self) -> ManyStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
@@ -250,6 +266,10 @@ class AsyncManyStream:
     def __next__(self) -> Any: ...
     def batches(self) -> AsyncIterator[tuple[str, list[str]]]: ...
     def events(self) -> AsyncIterator[_Event]: ...
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> AsyncArrowStream:
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
     def close(self) -> None: ...
     def aclose(self) -> Done: ...
     def __aenter__(self) -> Done: ...
@@ -266,6 +286,63 @@ class AsyncManyStream:
     def poll_error(self) -> ClientError | None: ...
     @property
     def buffered_bytes(self) -> int: ...
+
+# --- Arrow batches (owned by rust/src/stream/arrow.rs, rust/src/py/arrow.rs, rust/src/py/arrow_ffi.rs) ---
+
+@final
+class ArrowBatch:
+    """One Arrow record batch of log lines: ``job_id`` (dictionary of ``int32`` to ``string``),
+    ``seq`` (``uint64``), ``line`` (``large_string``); read it with ``pyarrow.record_batch(batch)``."""
+
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]:
+        """The batch as ``(arrow_schema, arrow_array)`` capsules (a struct array of the columns)."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema as an ``arrow_schema`` capsule."""
+    @property
+    def num_rows(self) -> int:
+        """Rows in the batch."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the batch's buffers."""
+    def __len__(self) -> int: ...
+
+@final
+class ArrowStream:
+    """Arrow record batches of a stream's lines: what ``.arrow()`` returns on ``LineStream`` and ``ManyStream``."""
+
+    def __iter__(self) -> ArrowStream: ...
+    def __next__(self) -> ArrowBatch: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The rest of the stream as one ``arrow_array_stream`` capsule."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema of every batch, as an ``arrow_schema`` capsule."""
+    def to_parquet(self, path: str | PathLike[str], **kwargs: Any) -> int:
+        """Writes the rest of the stream to a Parquet file, one row group per batch; returns the rows written."""
+    def close(self) -> None:
+        """Closes the stream (all its connections) at once; the iteration ends."""
+    @property
+    def stream(self) -> LineStream | ManyStream:
+        """The stream the batches come from."""
+    def __enter__(self) -> ArrowStream: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+@final
+class AsyncArrowStream:
+    """Arrow record batches for ``async for``: what ``.arrow()`` returns on the async streams (single and bulk)."""
+
+    def __aiter__(self) -> AsyncArrowStream: ...
+    def __anext__(self) -> Awaitable[ArrowBatch]: ...
+    def _step(self) -> ArrowBatch | tuple[Any, float | None]:
+        """One step without waiting: a batch, or ``(future, timeout)`` to wait on."""
+    def to_parquet(self, path: str | PathLike[str], **kwargs: Any) -> Awaitable[int]:
+        """Writes the rest of the stream to a Parquet file (awaitable); returns the rows written."""
+    def close(self) -> None:
+        """Closes the stream (all its connections) at once; the iteration ends."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema of every batch, as an ``arrow_schema`` capsule."""
+    @property
+    def stream(self) -> AsyncLineStream | AsyncManyStream:
+        """The stream the batches come from."""
 
 @final
 class AsyncCall:
