@@ -247,8 +247,15 @@ impl State {
         Ok(match &self.source {
             Source::Line(s) => s.get().cursor(py)?.tail().map(|tail| {
                 let waiter = tail.consumer.waiter();
+                // A batch being filled waits for half a queue at a time: one wake-up per half
+                // queue, not per received batch, while a flood lasts (the delay still bounds it).
+                let lines = if self.builder.rows() == 0 {
+                    1
+                } else {
+                    (waiter.capacity() / 2).min(self.sizing.max_rows.saturating_sub(self.builder.rows()))
+                };
                 Box::new(move |t| {
-                    waiter.wait(t);
+                    waiter.wait_for(lines, t);
                 }) as Wait
             }),
             Source::Many(_) => {

@@ -29,7 +29,7 @@ pub struct Sizing {
 
 impl Default for Sizing {
     fn default() -> Self {
-        Self { max_rows: 65_536, max_bytes: 8 << 20, max_delay: Duration::from_millis(100) }
+        Self { max_rows: 32_768, max_bytes: 4 << 20, max_delay: Duration::from_millis(100) }
     }
 }
 

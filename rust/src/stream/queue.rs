@@ -134,6 +134,9 @@ struct State {
     /// A drained batch handed back by the consumer, so the reader reuses its buffers
     /// instead of allocating (and page-faulting in) fresh ones for every batch.
     spare: Option<Batch>,
+    /// While a consumer waits in [`Waiter::wait_for`]: the lines held that are worth waking it
+    /// for (0 otherwise: every push wakes).
+    wake_at: usize,
 }
 
 impl State {
@@ -178,6 +181,7 @@ pub fn channel_in(capacity: usize, budget: Option<Budget>) -> (Producer, Consume
             consumer_gone: false,
             waker: None,
             spare: None,
+            wake_at: 0,
         }),
         ready: Condvar::new(),
         space: Notify::new(),
@@ -292,8 +296,11 @@ impl Producer {
 
     fn wake(&self, mut st: MutexGuard<'_, State>) {
         let waker = st.waker.take();
+        let notify = st.held >= st.wake_at || st.end.is_some();
         drop(st);
-        self.shared.ready.notify_one();
+        if notify {
+            self.shared.ready.notify_one();
+        }
         if let Some(wake) = waker {
             wake();
         }
@@ -433,6 +440,25 @@ impl Waiter {
             .unwrap_or_else(PoisonError::into_inner);
         !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
     }
+
+    /// Like [`Self::wait`], but waits until `lines` lines are queued (at most the capacity), so a
+    /// consumer that drains faster than the reader fills is woken once per `lines`, not per batch.
+    pub fn wait_for(&self, lines: usize, timeout: Duration) -> bool {
+        let mut st = self.0.lock();
+        st.wake_at = lines.clamp(1, self.0.capacity);
+        let (mut st, _) = self
+            .0
+            .ready
+            .wait_timeout_while(st, timeout, |st| st.held < st.wake_at && st.end.is_none() && !st.consumer_gone)
+            .unwrap_or_else(PoisonError::into_inner);
+        st.wake_at = 0;
+        !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
+    }
+
+    /// The queue's capacity, in lines.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity
+    }
 }
 
 impl Drop for Consumer {
@@ -515,6 +541,25 @@ mod tests {
         assert_eq!(budget.available(), 4, "closing gives queued bytes back");
         assert!(!tx2.send(batch(&["e"])).await);
         assert_eq!(budget.available(), 4);
+    }
+
+    #[tokio::test]
+    async fn wait_for_sleeps_until_enough_lines_are_queued() {
+        let (tx, mut rx) = channel(10);
+        let waiter = rx.waiter();
+        let consumer = std::thread::spawn(move || {
+            let woke = waiter.wait_for(4, Duration::from_secs(20));
+            (woke, std::time::Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tx.send(batch(&["1", "2"])).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!consumer.is_finished(), "two lines are not worth a wake-up");
+        let sent = std::time::Instant::now();
+        assert!(tx.send(batch(&["3", "4"])).await);
+        let (woke, at) = consumer.join().unwrap();
+        assert!(woke && at >= sent);
+        assert!(matches!(rx.try_take(Batch::default()), Take::Batch(b) if b.len() == 2));
     }
 
     #[test]
