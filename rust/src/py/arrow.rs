@@ -48,6 +48,12 @@ pub fn sizing(py: Python<'_>, rows: Option<usize>, bytes: Option<usize>, delay: 
     Ok(sizing)
 }
 
+/// The most lines a single stream's reader runs ahead for its Arrow view (see [`State::new`]).
+const MAX_READ_AHEAD: usize = 8_192;
+
+/// How long a bulk view filling a batch sleeps before it looks again.
+const BULK_NAP: Duration = Duration::from_millis(1);
+
 /// Waits up to a time for the source to have something, with the GIL released.
 type Wait = Box<dyn Fn(Duration) + Send + Sync>;
 
@@ -95,9 +101,17 @@ struct State {
 
 impl State {
     fn new(py: Python<'_>, source: Source, sizing: Sizing) -> PyResult<Self> {
+        let line = |cursor: std::cell::RefMut<'_, Cursor>| {
+            // The batch being filled holds up to `max_rows` lines anyway: let the reader run as far
+            // ahead, so that a pause of this thread (a Parquet write, a busy machine) does not stall it.
+            if let Some(tail) = cursor.tail() {
+                tail.consumer.widen(sizing.max_rows.min(MAX_READ_AHEAD));
+            }
+            Arc::from(cursor.job_id())
+        };
         let job = match &source {
-            Source::Line(s) => Arc::from(s.get().cursor(py)?.job_id()),
-            Source::AsyncLine(s) => Arc::from(s.get().cursor(py)?.job_id()),
+            Source::Line(s) => line(s.get().cursor(py)?),
+            Source::AsyncLine(s) => line(s.get().cursor(py)?),
             Source::Many(_) | Source::AsyncMany(_) => Arc::from(""),
         };
         Ok(Self {
@@ -260,8 +274,14 @@ impl State {
             }),
             Source::Many(_) => {
                 let many = Arc::clone(self.reader(py).expect("a bulk source").many());
-                Some(Box::new(move |t| {
-                    many.wait(t);
+                // A batch being filled naps instead: with many streams the ready list empties and
+                // fills at every burst, and a wake-up per burst costs more than the lines it brings.
+                let nap = (self.builder.rows() > 0).then_some(BULK_NAP);
+                Some(Box::new(move |t| match nap {
+                    Some(nap) => std::thread::sleep(nap.min(t)),
+                    None => {
+                        many.wait(t);
+                    }
                 }))
             }
             Source::AsyncLine(_) | Source::AsyncMany(_) => None,

@@ -6,6 +6,7 @@
 //! consumer is still draining, so the reader never runs more than `capacity` lines ahead.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -154,7 +155,8 @@ struct Shared {
     state: Mutex<State>,
     ready: Condvar,
     space: Notify,
-    capacity: usize,
+    /// Lines; only ever raised (see [`Consumer::widen`]).
+    capacity: AtomicUsize,
     budget: Option<Budget>,
     /// Protocol and counters, for the consumer to report (written per batch).
     stats: Arc<Stats>,
@@ -163,6 +165,10 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
     }
 }
 
@@ -185,7 +191,7 @@ pub fn channel_in(capacity: usize, budget: Option<Budget>) -> (Producer, Consume
         }),
         ready: Condvar::new(),
         space: Notify::new(),
-        capacity: capacity.max(1),
+        capacity: AtomicUsize::new(capacity.max(1)),
         budget,
         stats: Arc::default(),
     });
@@ -208,7 +214,7 @@ impl Producer {
 
     /// Largest batch worth building: a batch never exceeds the capacity.
     pub fn max_batch(&self) -> usize {
-        self.shared.capacity
+        self.shared.capacity()
     }
 
     /// An empty batch to fill: a recycled one when the consumer handed one back.
@@ -269,7 +275,7 @@ impl Producer {
                     }
                     return false;
                 }
-                if st.held == 0 || st.held + batch.len() <= self.shared.capacity {
+                if st.held == 0 || st.held + batch.len() <= self.shared.capacity() {
                     st.held += batch.len();
                     st.batches.push_back(batch);
                     self.wake(st);
@@ -349,7 +355,7 @@ impl Consumer {
     pub fn try_take(&mut self, drained: Batch) -> Take {
         let mut st = self.shared.lock();
         st.give_back(drained, std::mem::take(&mut self.holding));
-        let released = st.held < self.shared.capacity;
+        let released = st.held < self.shared.capacity();
         let freed = std::mem::take(&mut self.holding_bytes);
         let take = if let Some(batch) = st.batches.pop_front() {
             self.holding = batch.len();
@@ -380,6 +386,14 @@ impl Consumer {
         if let Some(budget) = &self.shared.budget {
             budget.release(std::mem::take(&mut self.holding_bytes));
         }
+        self.shared.space.notify_one();
+    }
+
+    /// Lets the reader run up to `lines` lines ahead (never less than before), for a consumer that
+    /// holds that many itself anyway (the Arrow view's batch), so a short pause of the consumer
+    /// does not stall the reader.
+    pub fn widen(&self, lines: usize) {
+        self.shared.capacity.fetch_max(lines, Ordering::Relaxed);
         self.shared.space.notify_one();
     }
 
@@ -445,7 +459,7 @@ impl Waiter {
     /// consumer that drains faster than the reader fills is woken once per `lines`, not per batch.
     pub fn wait_for(&self, lines: usize, timeout: Duration) -> bool {
         let mut st = self.0.lock();
-        st.wake_at = lines.clamp(1, self.0.capacity);
+        st.wake_at = lines.clamp(1, self.0.capacity());
         let (mut st, _) = self
             .0
             .ready
@@ -457,7 +471,7 @@ impl Waiter {
 
     /// The queue's capacity, in lines.
     pub fn capacity(&self) -> usize {
-        self.0.capacity
+        self.0.capacity()
     }
 }
 
@@ -560,6 +574,20 @@ mod tests {
         let (woke, at) = consumer.join().unwrap();
         assert!(woke && at >= sent);
         assert!(matches!(rx.try_take(Batch::default()), Take::Batch(b) if b.len() == 2));
+    }
+
+    #[tokio::test]
+    async fn widening_lets_a_blocked_reader_go_on() {
+        let (tx, rx) = channel(2);
+        assert!(tx.send(batch(&["1", "2"])).await);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
+        assert!(blocked.is_err(), "the queue is full");
+        let reader = tokio::spawn(async move { tx.send(batch(&["3"])).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        rx.widen(4);
+        rx.widen(1); // never narrows
+        assert!(reader.await.unwrap());
+        assert_eq!(rx.waiter().capacity(), 4);
     }
 
     #[test]
