@@ -204,23 +204,31 @@ def main() -> None:
         return
     raise_fd_limit()
     medians: dict[str, float] = {}
+    samples: dict[str, list[dict[str, float]]] = {row: [] for row in ROWS}
+
+    def shape(row: str) -> tuple[int, int]:
+        single = not row.startswith(('many', 'parquet', 'ceiling_many'))
+        return (args.lines, 1) if single else (args.per, args.streams)
+
+    with EmitterProcess() as emitter:
+        # Round-robin: every row's runs are spread over the whole measurement, so a change in the
+        # machine's load (it is shared) weighs on all rows alike and the ratios stay fair.
+        for _ in range(args.runs):
+            for row in ROWS:
+                samples[row].append(run(row, emitter.url, *shape(row)))
     print('| row | workload | lines/s, median (min-max) | CPU µs/line | peak RSS MiB |')
     print('|---|---|---|---|---|')
-    with EmitterProcess() as emitter:
-        for row in ROWS:
-            single = not row.startswith(('many', 'parquet', 'ceiling_many'))
-            lines, streams = (args.lines, 1) if single else (args.per, args.streams)
-            samples = [run(row, emitter.url, lines, streams) for _ in range(args.runs)]
-            rates = [s['lines'] / s['seconds'] for s in samples]
-            medians[row] = statistics.median(rates)
-            cpu = statistics.median(s['cpu'] / s['lines'] * 1e6 for s in samples)
-            rss = statistics.median(s['rss'] for s in samples)
-            workload = f'{lines:,} lines' if single else f'{streams:,} x {lines:,}'
-            print(
-                f'| {LABELS[row]} | {workload} | {medians[row]:,.0f} ({min(rates) / 1e6:.2f}M-{max(rates) / 1e6:.2f}M) '
-                f'| {cpu:.3f} | {rss:.1f} |',
-                flush=True,
-            )
+    for row, got in samples.items():
+        lines, streams = shape(row)
+        rates = [s['lines'] / s['seconds'] for s in got]
+        medians[row] = statistics.median(rates)
+        cpu = statistics.median(s['cpu'] / s['lines'] * 1e6 for s in got)
+        rss = statistics.median(s['rss'] for s in got)
+        workload = f'{lines:,} lines' if streams == 1 else f'{streams:,} x {lines:,}'
+        print(
+            f'| {LABELS[row]} | {workload} | {medians[row]:,.0f} ({min(rates) / 1e6:.2f}M-{max(rates) / 1e6:.2f}M) '
+            f'| {cpu:.3f} | {rss:.1f} |'
+        )
     targets = [
         ('one stream: .arrow() vs .batches()', 'one_arrow', 'one_batches', 3.0),
         ('one stream: .arrow() vs the wire ceiling', 'one_arrow', 'ceiling_one', 0.5),

@@ -51,9 +51,6 @@ pub fn sizing(py: Python<'_>, rows: Option<usize>, bytes: Option<usize>, delay: 
 /// The most lines a single stream's reader runs ahead for its Arrow view (see [`State::new`]).
 const MAX_READ_AHEAD: usize = 8_192;
 
-/// How long a bulk view filling a batch sleeps before it looks again.
-const BULK_NAP: Duration = Duration::from_millis(1);
-
 /// Waits up to a time for the source to have something, with the GIL released.
 type Wait = Box<dyn Fn(Duration) + Send + Sync>;
 
@@ -274,14 +271,8 @@ impl State {
             }),
             Source::Many(_) => {
                 let many = Arc::clone(self.reader(py).expect("a bulk source").many());
-                // A batch being filled naps instead: with many streams the ready list empties and
-                // fills at every burst, and a wake-up per burst costs more than the lines it brings.
-                let nap = (self.builder.rows() > 0).then_some(BULK_NAP);
-                Some(Box::new(move |t| match nap {
-                    Some(nap) => std::thread::sleep(nap.min(t)),
-                    None => {
-                        many.wait(t);
-                    }
+                Some(Box::new(move |t| {
+                    many.wait(t);
                 }))
             }
             Source::AsyncLine(_) | Source::AsyncMany(_) => None,
