@@ -131,7 +131,21 @@ class LineStream:
     def arrow(
         self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
     ) -> ArrowStream:
-        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None:
         """Closes the connection at once; the iteration ends. Safe to call more than once."""
     @property
@@ -191,7 +205,21 @@ class AsyncLineStream:
     def arrow(
         self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
     ) -> AsyncArrowStream:
-        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None:
         """Closes the connection at once; the iteration ends."""
     def aclose(self) -> Done:
@@ -234,7 +262,21 @@ class ManyStream:
     def arrow(
         self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
     ) -> ArrowStream:
-        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None: ...
     def __enter__(self) -> ManyStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
@@ -269,7 +311,21 @@ class AsyncManyStream:
     def arrow(
         self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
     ) -> AsyncArrowStream:
-        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``."""
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None: ...
     def aclose(self) -> Done: ...
     def __aenter__(self) -> Done: ...
