@@ -1,4 +1,4 @@
-"""Arrow batches against ``.batches()`` and the wire: the rows of issue 19 (``make bench-arrow``).
+"""Arrow batches against ``.batches()`` and the wire: the rows of issue 19 (BENCHMARKS.md, *Arrow batches*).
 
 Every run of a row is a fresh client process against the loopback emitter (``emitter.py``):
 
