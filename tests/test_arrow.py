@@ -245,9 +245,14 @@ def test_to_parquet_interrupted_by_ctrl_c_is_readable(fake_agent: FakeAgent, tmp
     path = tmp_path / 'interrupted.parquet'
     stream = AgentClient(fake_agent.url, TOKEN).tail_job_logs('endless')
 
+    main = threading.get_ident()
+
+    def writing() -> bool:
+        return sys._current_frames()[main].f_code.co_name == 'to_parquet' and stream.lines >= 100
+
     def interrupt() -> None:
         deadline = time.monotonic() + 20
-        while stream.lines < 100 and time.monotonic() < deadline:
+        while not writing() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.5)  # the batch is due 10 ms after its first row: written long before
         _thread.interrupt_main()
@@ -257,6 +262,36 @@ def test_to_parquet_interrupted_by_ctrl_c_is_readable(fake_agent: FakeAgent, tmp
         stream.arrow(max_delay=0.01).to_parquet(path)
     assert stream.state == 'closed'
     assert pq.read_table(path).column('line').to_pylist() == lines
+
+
+def test_ctrl_c_while_pyarrow_reads_the_c_stream_raises_keyboard_interrupt(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('endless', ['a', 'b'], fault='silence')
+    stream = AgentClient(fake_agent.url, TOKEN).tail_job_logs('endless')
+    reader = pa.RecordBatchReader.from_stream(stream.arrow())
+    main = threading.get_ident()
+
+    def read_all_blocking() -> Any:
+        return reader.read_all()
+
+    def interrupt() -> None:
+        # Only once the main thread is inside read_all (blocked in pyarrow, on our stream).
+        deadline = time.monotonic() + 20
+        while sys._current_frames()[main].f_code.co_name != 'read_all_blocking' and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            read_all_blocking()
+        except pa.ArrowInvalid:
+            # pyarrow reports our stream's error as its own; the interrupt was tripped again, and
+            # Python raises it at its next check (a bytecode loop, not a sleep, which it does not wake).
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                pass
+    assert stream.state == 'closed'
 
 
 def test_async_to_parquet(fake_agent: FakeAgent, tmp_path: Path) -> None:

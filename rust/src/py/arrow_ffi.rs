@@ -103,13 +103,15 @@ impl Iterator for StreamReader {
         Python::attach(|py| match self.stream.get().next_batch(py) {
             Ok(batch) => batch.map(|b| Ok(b.batch)),
             Err(e) => {
+                let message = e.to_string();
                 if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
                     // The reader's caller turns our error into its own exception: trip the
-                    // interrupt again so that Python still raises KeyboardInterrupt after it.
+                    // interrupt again (after the message is made: it runs Python code) so that
+                    // Python raises KeyboardInterrupt right after it.
                     // SAFETY: `py` proves the thread is attached; the call only sets a flag.
                     unsafe { pyo3::ffi::PyErr_SetInterrupt() };
                 }
-                Some(Err(ArrowError::ExternalError(Box::new(std::io::Error::other(e.to_string())))))
+                Some(Err(ArrowError::ExternalError(Box::new(std::io::Error::other(message)))))
             }
         })
     }
