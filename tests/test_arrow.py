@@ -180,6 +180,28 @@ def test_max_delay_hands_out_a_quiet_jobs_lines(fake_agent: FakeAgent) -> None:
         assert rows_of([first]) == numbered('quiet', ['one', 'two'])
 
 
+def test_async_max_delay_and_close_from_another_task(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('quiet', ['one', 'two'], fault='silence')
+
+    async def main() -> tuple[Rows, bool]:
+        async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
+            arrow = client.tail_job_logs('quiet').arrow(max_delay=0.05)
+            first = await asyncio.wait_for(arrow.__anext__(), 20)  # only the delay can hand these out
+            waiting = asyncio.ensure_future(arrow.__anext__())
+            await asyncio.sleep(0.1)
+            assert not waiting.done(), 'the job is silent: nothing more comes'
+            arrow.close()  # wakes the waiting task, which finds the end
+            try:
+                await asyncio.wait_for(waiting, 20)
+            except StopAsyncIteration:
+                return rows_of([first]), True
+            return rows_of([first]), False
+
+    rows, ended = asyncio.run(main())
+    assert rows == numbered('quiet', ['one', 'two'])
+    assert ended
+
+
 def test_bad_sizing_is_a_validation_error(fake_agent: FakeAgent) -> None:
     fake_agent.add_job('j', ['a'])
     stream = AgentClient(fake_agent.url, TOKEN).tail_job_logs('j')
