@@ -134,8 +134,27 @@ def parquet_arrow(job: wire.Job, meter: Meter) -> int:
     return min(count, rows)
 
 
+RUST_CONSUMER = BENCHES.parent / 'target/release/examples/rust_consumer'
+
+
+def rust_consumer(job: wire.Job, meter: Meter) -> int:
+    """Our core with no Python (``benches/rust/rust_consumer.rs``): the bound of every Python row."""
+    with meter:
+        done = subprocess.run(
+            [str(RUST_CONSUMER), job.url, job.job_id, 'websocket'], capture_output=True, text=True, check=True
+        )
+    data = json.loads(done.stdout)
+    # Its own clock (without the process start), and its own CPU time and peak RSS.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter.sample.seconds = float(data['seconds'])
+    meter.sample.cpu_seconds = usage.ru_utime + usage.ru_stime
+    meter.sample.peak_rss_mib = usage.ru_maxrss / 1024
+    return int(data['lines'])
+
+
 ROWS: dict[str, Any] = {
     'ceiling_one': ceiling.raw_reader,
+    'rust_consumer': rust_consumer,
     'one_batches': one_batches,
     'one_arrow': one_arrow,
     'one_arrow_pyarrow': one_arrow_pyarrow,
@@ -149,6 +168,7 @@ ROWS: dict[str, Any] = {
 
 LABELS = {
     'ceiling_one': 'emitter ceiling (raw socket reader)',
+    'rust_consumer': 'pure-Rust consumer of our core (no Python)',
     'one_batches': 'ours, sync .batches()',
     'one_arrow': 'ours, .arrow()',
     'one_arrow_pyarrow': 'ours, .arrow() as one C stream (pyarrow RecordBatchReader)',
@@ -204,12 +224,14 @@ def main() -> None:
         return
     raise_fd_limit()
     medians: dict[str, float] = {}
-    samples: dict[str, list[dict[str, float]]] = {row: [] for row in ROWS}
 
     def shape(row: str) -> tuple[int, int]:
         single = not row.startswith(('many', 'parquet', 'ceiling_many'))
         return (args.lines, 1) if single else (args.per, args.streams)
 
+    if not RUST_CONSUMER.exists():  # cargo build --release --example rust_consumer
+        del ROWS['rust_consumer']
+    samples: dict[str, list[dict[str, float]]] = {row: [] for row in ROWS}
     with EmitterProcess() as emitter:
         # Round-robin: every row's runs are spread over the whole measurement, so a change in the
         # machine's load (it is shared) weighs on all rows alike and the ratios stay fair.
@@ -240,6 +262,9 @@ def main() -> None:
     for name, a, b, want in targets:
         ratio = medians[a] / medians[b]
         print(f'| {name} | ≥ {want:g}x | {ratio:.2f}x | {"pass" if ratio >= want else "MISS"} |')
+    if 'rust_consumer' in medians:
+        core = medians['one_arrow'] / medians['rust_consumer']
+        print(f'\none stream: .arrow() runs at {core:.0%} of the pure-Rust consumer of our core')
     scaling = medians['many_arrow_1cpu'] / medians['many_arrow']
     print(f'\n1 CPU vs {os.cpu_count()} CPUs (tail_many .arrow()): {scaling:.2f}x')
 
