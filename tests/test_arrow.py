@@ -261,6 +261,14 @@ def test_to_parquet_keeps_what_was_written_when_the_stream_fails(fake_agent: Fak
     assert rows == 25 and pq.read_table(tmp_path / 'ok.parquet').column('seq').to_pylist() == list(range(25))
 
 
+def test_to_parquet_to_a_bad_path_raises_and_closes_the_stream(fake_agent: FakeAgent, tmp_path: Path) -> None:
+    fake_agent.add_job('j', ['a'], fault='silence')
+    stream = AgentClient(fake_agent.url, TOKEN).tail_job_logs('j')
+    with pytest.raises(OSError):
+        stream.arrow().to_parquet(tmp_path / 'missing-dir' / 'out.parquet')
+    assert stream.state == 'closed'
+
+
 def test_to_parquet_interrupted_by_ctrl_c_is_readable(fake_agent: FakeAgent, tmp_path: Path) -> None:
     lines = [f'line {i}' for i in range(100)]
     fake_agent.add_job('endless', lines, fault='silence')

@@ -18,13 +18,19 @@ class _Closable(Protocol):
     def close(self) -> None: ...
 
 
-def _writer(path: str | os.PathLike[str], schema_source: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+def _writer(path: str | os.PathLike[str], stream: _Closable, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """pyarrow and a ``ParquetWriter`` for the stream's schema; the stream is closed if there is none."""
     try:
         import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
         import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+        return pa, pq.ParquetWriter(path, pa.schema(stream), **kwargs)
     except ImportError as e:  # pragma: no cover - depends on the environment
+        stream.close()
         raise ImportError('to_parquet needs pyarrow: pip install "synapse-agent-rs[arrow]"') from e
-    return pa, pq.ParquetWriter(path, pa.schema(schema_source), **kwargs)
+    except BaseException:
+        stream.close()
+        raise
 
 
 def to_parquet(batches: Iterable[ArrowBatch], path: str | os.PathLike[str], **kwargs: Any) -> int:
@@ -33,7 +39,8 @@ def to_parquet(batches: Iterable[ArrowBatch], path: str | os.PathLike[str], **kw
     The file is closed (its footer written) whatever happens: on the stream's error or Ctrl-C it holds
     the row groups written so far and stays readable, and the error is raised after.
     """
-    pa, writer = _writer(path, batches, kwargs)
+    closable: _Closable = batches  # type: ignore[assignment]
+    pa, writer = _writer(path, closable, kwargs)
     rows = 0
     try:
         for batch in batches:
@@ -41,13 +48,15 @@ def to_parquet(batches: Iterable[ArrowBatch], path: str | os.PathLike[str], **kw
             rows += len(batch)
     finally:
         writer.close()
-        closable: _Closable = batches  # type: ignore[assignment]
         closable.close()
     return rows
 
 
 async def ato_parquet(batches: AsyncArrowStream, path: str | os.PathLike[str], **kwargs: Any) -> int:
-    """The async ``to_parquet``: the same file, written as the batches arrive."""
+    """The async ``to_parquet``: the same file, written as the batches arrive.
+
+    Each row group is written on the event loop's thread (a few milliseconds per default batch).
+    """
     pa, writer = _writer(path, batches, kwargs)
     rows = 0
     aiter_batches: AsyncIterable[ArrowBatch] = batches
