@@ -1,12 +1,16 @@
 """Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Sequence
+from os import PathLike
 from typing import Any, Generic, Literal, NoReturn, TypeVar, final
 
 from synapse_agent_rs.clients.exceptions import ClientError
 
 __all__ = [
     'AgentCore',
+    'ArrowBatch',
+    'ArrowStream',
+    'AsyncArrowStream',
     'AsyncCall',
     'AsyncLineStream',
     'AsyncManyStream',
@@ -124,6 +128,24 @@ class LineStream:
     def __next__(self) -> str: ...
     def batches(self) -> BatchIter:
         """Iterates ``list[str]``, one list per batch received, for bulk consumers."""
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> ArrowStream:
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None:
         """Closes the connection at once; the iteration ends. Safe to call more than once."""
     @property
@@ -180,6 +202,24 @@ class AsyncLineStream:
         """Raises ``TypeError``: use ``async for``."""
     def batches(self) -> AsyncIterator[list[str]]:
         """Makes ``async for`` yield ``list[str]`` per batch received instead of single lines."""
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> AsyncArrowStream:
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None:
         """Closes the connection at once; the iteration ends."""
     def aclose(self) -> Done:
@@ -223,6 +263,24 @@ class ManyStream:
     def __next__(self) -> tuple[str, str]: ...
     def batches(self) -> ManyIter[tuple[str, list[str]]]: ...
     def events(self) -> ManyIter[_Event]: ...
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> ArrowStream:
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None: ...
     def __enter__(self) -> ManyStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
@@ -257,6 +315,24 @@ class AsyncManyStream:
     def __next__(self) -> Any: ...
     def batches(self) -> AsyncIterator[tuple[str, list[str]]]: ...
     def events(self) -> AsyncIterator[_Event]: ...
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> AsyncArrowStream:
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None: ...
     def aclose(self) -> Done: ...
     def __aenter__(self) -> Awaitable[AsyncManyStream]: ...
@@ -275,6 +351,63 @@ class AsyncManyStream:
     def waiting(self) -> list[str]: ...
     @property
     def buffered_bytes(self) -> int: ...
+
+# --- Arrow batches (owned by rust/src/stream/arrow.rs, rust/src/py/arrow.rs, rust/src/py/arrow_ffi.rs) ---
+
+@final
+class ArrowBatch:
+    """One Arrow record batch of log lines: ``job_id`` (dictionary of ``int32`` to ``string``),
+    ``seq`` (``uint64``), ``line`` (``large_string``); read it with ``pyarrow.record_batch(batch)``."""
+
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]:
+        """The batch as ``(arrow_schema, arrow_array)`` capsules (a struct array of the columns)."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema as an ``arrow_schema`` capsule."""
+    @property
+    def num_rows(self) -> int:
+        """Rows in the batch."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the batch's buffers."""
+    def __len__(self) -> int: ...
+
+@final
+class ArrowStream:
+    """Arrow record batches of a stream's lines: what ``.arrow()`` returns on ``LineStream`` and ``ManyStream``."""
+
+    def __iter__(self) -> ArrowStream: ...
+    def __next__(self) -> ArrowBatch: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The rest of the stream as one ``arrow_array_stream`` capsule."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema of every batch, as an ``arrow_schema`` capsule."""
+    def to_parquet(self, path: str | PathLike[str], **kwargs: Any) -> int:
+        """Writes the rest of the stream to a Parquet file, one row group per batch; returns the rows written."""
+    def close(self) -> None:
+        """Closes the stream (all its connections) at once; the iteration ends."""
+    @property
+    def stream(self) -> LineStream | ManyStream:
+        """The stream the batches come from."""
+    def __enter__(self) -> ArrowStream: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+@final
+class AsyncArrowStream:
+    """Arrow record batches for ``async for``: what ``.arrow()`` returns on the async streams (single and bulk)."""
+
+    def __aiter__(self) -> AsyncArrowStream: ...
+    def __anext__(self) -> Awaitable[ArrowBatch]: ...
+    def _step(self) -> ArrowBatch | tuple[Any, float | None]:
+        """One step without waiting: a batch, or ``(future, timeout)`` to wait on."""
+    def to_parquet(self, path: str | PathLike[str], **kwargs: Any) -> Awaitable[int]:
+        """Writes the rest of the stream to a Parquet file (awaitable); returns the rows written."""
+    def close(self) -> None:
+        """Closes the stream (all its connections) at once; the iteration ends."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema of every batch, as an ``arrow_schema`` capsule."""
+    @property
+    def stream(self) -> AsyncLineStream | AsyncManyStream:
+        """The stream the batches come from."""
 
 @final
 class AsyncCall:

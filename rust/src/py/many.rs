@@ -41,7 +41,7 @@ struct Current {
 }
 
 /// The consumer side: the batch being drained and how the jobs ended so far.
-struct Reader {
+pub(crate) struct Reader {
     many: Arc<Many>,
     current: Option<Current>,
     /// job id -> `None` (completed) or the `ClientError`, in the order the jobs ended.
@@ -100,31 +100,52 @@ impl Reader {
                         self.current = Some(Current { key: item.key, job, batch, pos: 0 });
                     }
                     Event::End(outcome) => {
-                        let outcome = match outcome {
-                            Ok(()) => py.None(),
-                            Err(e) => to_pyerr_in(py, e, Some(&item.job)).into_value(py).into_any(),
-                        };
-                        let job = PyString::new(py, &item.job);
-                        let ended = self.ended.bind(py);
-                        // Re-inserted at the end (a job tailed again), the oldest dropped past the bound.
-                        if ended.contains(&job)? {
-                            ended.del_item(&job)?;
-                        }
-                        ended.set_item(&job, &outcome)?;
-                        if ended.len() > MAX_ENDED {
-                            if let Some((oldest, _)) = ended.iter().next() {
-                                ended.del_item(oldest)?;
-                            }
-                        }
+                        let (job, outcome) = self.note_end(py, &item.job, outcome)?;
                         if view == View::Events {
-                            return Ok(Step::Item(
-                                PyTuple::new(py, [job.into_any(), outcome.into_bound(py)])?.into_any().unbind(),
-                            ));
+                            return Ok(Step::Item(PyTuple::new(py, [job.into_any(), outcome])?.into_any().unbind()));
                         }
                     }
                 },
             }
         }
+    }
+
+    /// Records how a job ended in `.ended`; returns the job id and `None` or its `ClientError`.
+    pub(crate) fn note_end<'py>(
+        &self,
+        py: Python<'py>,
+        job: &str,
+        outcome: crate::error::Result<()>,
+    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyAny>)> {
+        let outcome = match outcome {
+            Ok(()) => py.None().into_bound(py),
+            Err(e) => to_pyerr_in(py, e, Some(job)).into_value(py).into_bound(py).into_any(),
+        };
+        let job = PyString::new(py, job);
+        let ended = self.ended.bind(py);
+        // Re-inserted at the end (a job tailed again), the oldest dropped past the bound.
+        if ended.contains(&job)? {
+            ended.del_item(&job)?;
+        }
+        ended.set_item(&job, &outcome)?;
+        if ended.len() > MAX_ENDED {
+            if let Some((oldest, _)) = ended.iter().next() {
+                ended.del_item(oldest)?;
+            }
+        }
+        Ok((job, outcome))
+    }
+
+    /// Takes the batch being drained, if any: `(stream key, job id, batch, next line)` (for `py/arrow.rs`).
+    pub(crate) fn take_current(&mut self, py: Python<'_>) -> Option<(u64, String, Batch, usize)> {
+        let cur = self.current.take()?;
+        let job = cur.job.bind(py).to_string();
+        Some((cur.key, job, cur.batch, cur.pos))
+    }
+
+    /// The set of streams.
+    pub(crate) fn many(&self) -> &Arc<Many> {
+        &self.many
     }
 
     fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -211,7 +232,7 @@ macro_rules! common_methods {
         }
 
         impl $class {
-            fn lock(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, Reader> {
+            pub(crate) fn lock(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, Reader> {
                 self.reader.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner)
             }
         }
@@ -255,6 +276,19 @@ common_methods!(ManyStream, {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         self.next_item(py, View::Lines)
+    }
+
+    /// Iterates Arrow record batches of every job's lines (`job_id`, `seq`, `line`); see `docs/arrow.md`.
+    #[pyo3(signature = (*, max_rows = None, max_bytes = None, max_delay = None))]
+    fn arrow(
+        slf: Py<Self>,
+        py: Python<'_>,
+        max_rows: Option<usize>,
+        max_bytes: Option<usize>,
+        max_delay: Option<f64>,
+    ) -> PyResult<crate::py::arrow::ArrowStream> {
+        let sizing = crate::py::arrow::sizing(py, max_rows, max_bytes, max_delay)?;
+        crate::py::arrow::ArrowStream::of_many(py, slf, sizing)
     }
 
     /// Iterates `(job_id, list[str])`, one per batch received.
@@ -379,6 +413,19 @@ common_methods!(AsyncManyStream, {
                 parking.park(py, |wake| many.on_ready(wake)).map(Some)
             }
         }
+    }
+
+    /// Async-iterates Arrow record batches of every job's lines (`job_id`, `seq`, `line`); see `docs/arrow.md`.
+    #[pyo3(signature = (*, max_rows = None, max_bytes = None, max_delay = None))]
+    fn arrow(
+        slf: Py<Self>,
+        py: Python<'_>,
+        max_rows: Option<usize>,
+        max_bytes: Option<usize>,
+        max_delay: Option<f64>,
+    ) -> PyResult<crate::py::arrow::AsyncArrowStream> {
+        let sizing = crate::py::arrow::sizing(py, max_rows, max_bytes, max_delay)?;
+        crate::py::arrow::AsyncArrowStream::of_many(py, slf, sizing)
     }
 
     /// Makes `async for` yield `(job_id, list[str])` per batch received.

@@ -6,6 +6,7 @@
 //! consumer is still draining, so the reader never runs more than `capacity` lines ahead.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -68,6 +69,18 @@ impl Batch {
     #[inline]
     pub fn text_len(&self) -> usize {
         self.text.len()
+    }
+
+    /// All the lines' text, back to back (for bulk copies such as `stream::arrow`).
+    #[inline]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where each line ends in [`Self::text`].
+    #[inline]
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
     }
 }
 
@@ -143,6 +156,9 @@ struct State {
     /// A drained batch handed back by the consumer, so the reader reuses its buffers
     /// instead of allocating (and page-faulting in) fresh ones for every batch.
     spare: Option<Batch>,
+    /// While a consumer waits in [`Waiter::wait_for`]: the lines held that are worth waking it
+    /// for (0 otherwise: every push wakes).
+    wake_at: usize,
 }
 
 impl State {
@@ -160,7 +176,8 @@ struct Shared {
     state: Mutex<State>,
     ready: Condvar,
     space: Notify,
-    capacity: usize,
+    /// Lines; only ever raised (see [`Consumer::widen`]).
+    capacity: AtomicUsize,
     budget: Option<Budget>,
     /// Protocol and counters, for the consumer to report (written per batch).
     stats: Arc<Stats>,
@@ -169,6 +186,10 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
     }
 }
 
@@ -187,10 +208,11 @@ pub fn channel_in(capacity: usize, budget: Option<Budget>) -> (Producer, Consume
             consumer_gone: false,
             waker: None,
             spare: None,
+            wake_at: 0,
         }),
         ready: Condvar::new(),
         space: Notify::new(),
-        capacity: capacity.max(1),
+        capacity: AtomicUsize::new(capacity.max(1)),
         budget,
         stats: Arc::default(),
     });
@@ -213,7 +235,7 @@ impl Producer {
 
     /// Largest batch worth building: a batch never exceeds the capacity.
     pub fn max_batch(&self) -> usize {
-        self.shared.capacity
+        self.shared.capacity()
     }
 
     /// An empty batch to fill: a recycled one when the consumer handed one back.
@@ -274,7 +296,7 @@ impl Producer {
                     drop(reserved); // gives the bytes back
                     return false;
                 }
-                if st.held == 0 || st.held + batch.len() <= self.shared.capacity {
+                if st.held == 0 || st.held + batch.len() <= self.shared.capacity() {
                     st.held += batch.len();
                     st.batches.push_back(batch);
                     // Queued: the bytes now count with the batch, released by the consumer.
@@ -303,8 +325,11 @@ impl Producer {
 
     fn wake(&self, mut st: MutexGuard<'_, State>) {
         let waker = st.waker.take();
+        let notify = st.held >= st.wake_at || st.end.is_some();
         drop(st);
-        self.shared.ready.notify_one();
+        if notify {
+            self.shared.ready.notify_one();
+        }
         if let Some(wake) = waker {
             wake();
         }
@@ -353,7 +378,7 @@ impl Consumer {
     pub fn try_take(&mut self, drained: Batch) -> Take {
         let mut st = self.shared.lock();
         st.give_back(drained, std::mem::take(&mut self.holding));
-        let released = st.held < self.shared.capacity;
+        let released = st.held < self.shared.capacity();
         let freed = std::mem::take(&mut self.holding_bytes);
         let take = if let Some(batch) = st.batches.pop_front() {
             self.holding = batch.len();
@@ -384,6 +409,14 @@ impl Consumer {
         if let Some(budget) = &self.shared.budget {
             budget.release(std::mem::take(&mut self.holding_bytes));
         }
+        self.shared.space.notify_one();
+    }
+
+    /// Lets the reader run up to `lines` lines ahead (never less than before), for a consumer that
+    /// holds that many itself anyway (the Arrow view's batch), so a short pause of the consumer
+    /// does not stall the reader.
+    pub fn widen(&self, lines: usize) {
+        self.shared.capacity.fetch_max(lines, Ordering::Relaxed);
         self.shared.space.notify_one();
     }
 
@@ -443,6 +476,25 @@ impl Waiter {
             .wait_timeout_while(st, timeout, |st| st.batches.is_empty() && st.end.is_none() && !st.consumer_gone)
             .unwrap_or_else(PoisonError::into_inner);
         !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
+    }
+
+    /// Like [`Self::wait`], but waits until `lines` lines are queued (at most the capacity), so a
+    /// consumer that drains faster than the reader fills is woken once per `lines`, not per batch.
+    pub fn wait_for(&self, lines: usize, timeout: Duration) -> bool {
+        let mut st = self.0.lock();
+        st.wake_at = lines.clamp(1, self.0.capacity());
+        let (mut st, _) = self
+            .0
+            .ready
+            .wait_timeout_while(st, timeout, |st| st.held < st.wake_at && st.end.is_none() && !st.consumer_gone)
+            .unwrap_or_else(PoisonError::into_inner);
+        st.wake_at = 0;
+        !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
+    }
+
+    /// The queue's capacity, in lines.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
     }
 }
 
@@ -543,6 +595,39 @@ mod tests {
         assert_eq!(budget.available(), 90, "the aborted send gave its 10 bytes back");
         rx.close();
         assert_eq!(budget.available(), 100);
+    }
+
+    #[tokio::test]
+    async fn wait_for_sleeps_until_enough_lines_are_queued() {
+        let (tx, mut rx) = channel(10);
+        let waiter = rx.waiter();
+        let consumer = std::thread::spawn(move || {
+            let woke = waiter.wait_for(4, Duration::from_secs(20));
+            (woke, std::time::Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tx.send(batch(&["1", "2"])).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!consumer.is_finished(), "two lines are not worth a wake-up");
+        let sent = std::time::Instant::now();
+        assert!(tx.send(batch(&["3", "4"])).await);
+        let (woke, at) = consumer.join().unwrap();
+        assert!(woke && at >= sent);
+        assert!(matches!(rx.try_take(Batch::default()), Take::Batch(b) if b.len() == 2));
+    }
+
+    #[tokio::test]
+    async fn widening_lets_a_blocked_reader_go_on() {
+        let (tx, rx) = channel(2);
+        assert!(tx.send(batch(&["1", "2"])).await);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
+        assert!(blocked.is_err(), "the queue is full");
+        let reader = tokio::spawn(async move { tx.send(batch(&["3"])).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        rx.widen(4);
+        rx.widen(1); // never narrows
+        assert!(reader.await.unwrap());
+        assert_eq!(rx.waiter().capacity(), 4);
     }
 
     #[test]

@@ -185,7 +185,7 @@ class BulkTailMixin(Generic[M]):
             statuses: the job statuses to follow.
             protocol: ``'auto'``, ``'websocket'`` or ``'http'``, for every stream.
             timeout: connect timeout and liveness deadline of every stream.
-            max_connecting: connections being opened at once (see :meth:`tail_many`).
+            max_connecting: connections being opened at once (see ``tail_many``).
             max_buffered_bytes: the bound on line text buffered by all streams together.
             max_followed: streams running at once (default 2000).
             stream_limits: as for ``tail_many``: ``None`` counts nothing.
