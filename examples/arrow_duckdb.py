@@ -16,20 +16,14 @@ from _agent import agent
 from synapse_agent_rs.clients.agent import AgentClient
 
 
-def running_jobs(client: AgentClient) -> list[str]:
-    """The ids the log routes take (``submission_id``, else ``job_id``) of the jobs the agent lists as running."""
-    return [job.get('submission_id') or job['job_id'] for job in client.list_jobs() if job.get('status') == 'RUNNING']
-
-
 def main() -> None:
+    given = sys.argv[1:]
+    names = given or [f'raysubmit_{i}' for i in range(4)]
     demo = {
-        f'raysubmit_{i}': [
-            f'epoch {n} loss={1 / (n + 1):.3f}' if n % 7 else f'WARN slow step {n}' for n in range(5_000)
-        ]
-        for i in range(4)
+        name: [f'epoch {n} loss={1 / (n + 1):.3f}' if n % 7 else f'WARN slow step {n}' for n in range(5_000)]
+        for name in names
     }
-    with agent(demo) as (url, token), AgentClient(url, token) as client:
-        job_ids = sys.argv[1:] or running_jobs(client)
+    with agent(demo, given=bool(given)) as (url, token, job_ids), AgentClient(url, token) as client:
         with client.tail_many(job_ids) as stream:
             tail = stream.arrow()  # noqa: F841 (DuckDB finds the variable by name)
             rows = duckdb.sql(

@@ -17,16 +17,12 @@ from _agent import agent
 from synapse_agent_rs.clients.agent import AgentClient
 
 
-def running_jobs(client: AgentClient) -> list[str]:
-    """The ids the log routes take (``submission_id``, else ``job_id``) of the jobs the agent lists as running."""
-    return [job.get('submission_id') or job['job_id'] for job in client.list_jobs() if job.get('status') == 'RUNNING']
-
-
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else 'logs.parquet')
-    demo = {f'raysubmit_{i}': [f'step {n} of job {i} ✓' for n in range(10_000)] for i in range(3)}
-    with agent(demo) as (url, token), AgentClient(url, token) as client:
-        job_ids = sys.argv[2:] or running_jobs(client)
+    given = sys.argv[2:]
+    names = given or [f'raysubmit_{i}' for i in range(3)]
+    demo = {name: [f'step {n} of job {name} ✓' for n in range(10_000)] for name in names}
+    with agent(demo, given=bool(given)) as (url, token, job_ids), AgentClient(url, token) as client:
         frame = pl.DataFrame(client.tail_many(job_ids).arrow())
         written = client.tail_many(job_ids).arrow().to_parquet(out)
     print(frame.group_by('job_id').agg(pl.len().alias('lines'), pl.col('seq').max().alias('last_seq')).sort('job_id'))
