@@ -295,8 +295,6 @@ def child(row: str, url: str, lines: int, streams: int) -> None:
     )
 
 
-
-
 def run(row: str, emitter: EmitterProcess, lines: int, streams: int) -> dict[str, float]:
     command = [sys.executable, __file__, '--child', row, emitter.url, str(lines), str(streams)]
     if row.endswith('_1cpu') and shutil.which('taskset'):
