@@ -7,10 +7,13 @@ Every run of a row is a fresh client process against the loopback emitter (``emi
 - ``--streams`` WebSocket streams of ``--per`` lines through ``tail_many``: the ceiling (raw asyncio
   readers), ``.batches()``, ``.arrow()``, and ``.arrow()`` pinned to one CPU (``taskset``);
 - the same jobs into a Parquet file: ``.arrow().to_parquet()`` against the best Python way today,
-  ``.batches()`` plus ``pa.array`` per batch into a ``ParquetWriter`` (default compression both).
+  ``.batches()`` plus ``pa.array`` per batch into a ``ParquetWriter`` (default compression both);
+- the async ``.arrow()`` on one stream and on ``tail_many`` (uvloop, as the other async rows);
+- multi-core: ``tail_many(...).arrow()`` with the tokio runtime at 1 and 2 worker threads and one per
+  core (``SYNAPSE_AGENT_RS_WORKER_THREADS``), with the emitter's own CPU, since it shares the cores.
 
-Usage: ``python benches/arrow_bench.py [--lines N] [--streams N] [--per N] [--runs N]``; prints a
-Markdown table (median, min-max) with the targets met or missed.
+Usage: ``python benches/arrow_bench.py [--lines N] [--streams N] [--per N] [--runs N] [--only ROWS]``;
+prints the machine's load, a Markdown table (median, min-max) and the targets met or missed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ BENCHES = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHES))
 
 import ceiling  # noqa: E402
+import loops  # noqa: E402
 import wire  # noqa: E402
 from measure import Meter  # noqa: E402
 from runner import EmitterProcess  # noqa: E402
@@ -94,6 +98,45 @@ def many_arrow(job: wire.Job, meter: Meter) -> int:
         for batch in stream.arrow():
             count += batch.num_rows
     return count
+
+
+def _async_client(url: str) -> Any:
+    from synapse_agent_rs.clients.agent import AsyncAgentClient
+    from synapse_agent_rs.utils.network import StreamLimits
+
+    client = AsyncAgentClient(url, wire.TOKEN)
+    client.stream_limits = StreamLimits(max_messages=None, max_lines=None, max_bytes=None)
+    return client
+
+
+def _run_async(main: Any) -> int:
+    """Runs an async row on the harness's loop (uvloop unless ``BENCH_LOOP=asyncio``)."""
+    return int(loops.run(main()))
+
+
+def one_arrow_async(job: wire.Job, meter: Meter) -> int:
+    async def main() -> int:
+        count = 0
+        async with _async_client(job.url) as client:
+            with meter:
+                async for batch in client.tail_job_logs(job.job_id, TIMEOUT, protocol='websocket').arrow():
+                    count += batch.num_rows
+        return count
+
+    return _run_async(main)
+
+
+def many_arrow_async(job: wire.Job, meter: Meter) -> int:
+    async def main() -> int:
+        count = 0
+        async with _async_client(job.url) as client:
+            with meter:
+                async with client.tail_many(_jobs(job), timeout=TIMEOUT, protocol='websocket') as stream:
+                    async for batch in stream.arrow():
+                        count += batch.num_rows
+        return count
+
+    return _run_async(main)
 
 
 def parquet_batches(job: wire.Job, meter: Meter) -> int:
@@ -162,9 +205,16 @@ ROWS: dict[str, Any] = {
     'many_batches': many_batches,
     'many_arrow': many_arrow,
     'many_arrow_1cpu': many_arrow,
+    'one_arrow_async': one_arrow_async,
+    'many_arrow_async': many_arrow_async,
     'parquet_batches': parquet_batches,
     'parquet_arrow': parquet_arrow,
 }
+
+WORKERS = sorted({1, 2, os.cpu_count() or 2})
+"""The runtime sizes of the multi-core rows: 1 and 2 worker threads, and one per core."""
+for _n in WORKERS:
+    ROWS[f'many_arrow_w{_n}'] = many_arrow
 
 LABELS = {
     'ceiling_one': 'emitter ceiling (raw socket reader)',
@@ -176,8 +226,11 @@ LABELS = {
     'many_batches': 'ours, tail_many .batches()',
     'many_arrow': 'ours, tail_many .arrow()',
     'many_arrow_1cpu': 'ours, tail_many .arrow(), pinned to 1 CPU (taskset)',
+    'one_arrow_async': 'ours, async .arrow()',
+    'many_arrow_async': 'ours, async tail_many .arrow()',
     'parquet_batches': '.batches() + pa.array per batch -> ParquetWriter',
     'parquet_arrow': '.arrow().to_parquet()',
+    **{f'many_arrow_w{n}': f'ours, tail_many .arrow(), SYNAPSE_AGENT_RS_WORKER_THREADS={n}' for n in WORKERS},
 }
 
 
@@ -188,23 +241,76 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+def schedstat(path: str) -> tuple[float, float]:
+    """Seconds a thread ran on a CPU and waited, runnable, for one (``/proc/.../schedstat``)."""
+    try:
+        with open(f'{path}/schedstat') as f:
+            ran, waited, _ = f.read().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def thread_cpu() -> dict[str, float]:
+    """Seconds so far that this process's tokio workers (threads ``synapse-io``) and its other
+    threads (Python's) ran and waited for a CPU, from ``/proc/self/task`` (Linux; zeros elsewhere)."""
+    out = {'io': 0.0, 'other': 0.0, 'io_wait': 0.0, 'other_wait': 0.0}
+    try:
+        tasks = os.listdir('/proc/self/task')
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f'/proc/self/task/{task}/comm') as f:
+                kind = 'io' if f.read().strip() == 'synapse-io' else 'other'
+        except OSError:
+            continue
+        ran, waited = schedstat(f'/proc/self/task/{task}')
+        out[kind] += ran
+        out[f'{kind}_wait'] += waited
+    return out
+
+
 def child(row: str, url: str, lines: int, streams: int) -> None:
     raise_fd_limit()
     job = wire.Job(url, 'ws', lines, streams)
     meter = Meter()
+    start = thread_cpu()  # after the imports: what the row itself costs (its client construction too)
     got = ROWS[row](job, meter)
     s = meter.sample
-    print(json.dumps({'lines': got, 'seconds': s.seconds, 'cpu': s.cpu_seconds, 'rss': s.peak_rss_mib}))
+    threads = {k: v - start[k] for k, v in thread_cpu().items()}
+    print(
+        json.dumps(
+            {
+                'lines': got,
+                'seconds': s.seconds,
+                'cpu': s.cpu_seconds,
+                'rss': s.peak_rss_mib,
+                'io_cpu': threads['io'],
+                'other_cpu': threads['other'],
+                'io_wait': threads['io_wait'],
+                'other_wait': threads['other_wait'],
+            }
+        )
+    )
 
 
-def run(row: str, url: str, lines: int, streams: int) -> dict[str, float]:
-    command = [sys.executable, __file__, '--child', row, url, str(lines), str(streams)]
+def run(row: str, emitter: EmitterProcess, lines: int, streams: int) -> dict[str, float]:
+    command = [sys.executable, __file__, '--child', row, emitter.url, str(lines), str(streams)]
     if row.endswith('_1cpu') and shutil.which('taskset'):
         command = ['taskset', '-c', '0', *command]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    env = {k: v for k, v in os.environ.items() if k != 'SYNAPSE_AGENT_RS_WORKER_THREADS'}
+    if row.startswith('many_arrow_w'):
+        env['SYNAPSE_AGENT_RS_WORKER_THREADS'] = row.removeprefix('many_arrow_w')
+    server = emitter._proc.pid if emitter._proc else 0  # the harness keeps the process private
+    before = schedstat(f'/proc/{server}')
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f'{row}: {done.stderr.strip()[-2000:]}')
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    # The emitter's (one thread's) CPU and wait over the whole child process, its start included.
+    after = schedstat(f'/proc/{server}')
+    result['emitter_cpu'], result['emitter_wait'] = after[0] - before[0], after[1] - before[1]
     if result['lines'] != lines * streams:
         raise RuntimeError(f'{row}: {result["lines"]} lines, expected {lines * streams}')
     return result
@@ -216,6 +322,7 @@ def main() -> None:
     parser.add_argument('--streams', type=int, default=1_000)
     parser.add_argument('--per', type=int, default=1_000)
     parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--only', help='comma-separated rows to run (default: all): ' + ', '.join(ROWS))
     parser.add_argument('--child', nargs=4, metavar=('ROW', 'URL', 'LINES', 'STREAMS'))
     args = parser.parse_args()
     if args.child:
@@ -231,25 +338,42 @@ def main() -> None:
 
     if not RUST_CONSUMER.exists():  # cargo build --release --example rust_consumer
         del ROWS['rust_consumer']
-    samples: dict[str, list[dict[str, float]]] = {row: [] for row in ROWS}
+    rows = list(ROWS)
+    if args.only:
+        rows = [row for row in args.only.split(',') if row]
+        if unknown := [row for row in rows if row not in ROWS]:
+            parser.error(f'unknown rows: {", ".join(unknown)}')
+    samples: dict[str, list[dict[str, float]]] = {row: [] for row in rows}
+    load_before = os.getloadavg()
     with EmitterProcess() as emitter:
         # Round-robin: every row's runs are spread over the whole measurement, so a change in the
         # machine's load (it is shared) weighs on all rows alike and the ratios stay fair.
         for _ in range(args.runs):
-            for row in ROWS:
-                samples[row].append(run(row, emitter.url, *shape(row)))
-    print('| row | workload | lines/s, median (min-max) | CPU µs/line | peak RSS MiB |')
-    print('|---|---|---|---|---|')
+            for row in rows:
+                samples[row].append(run(row, emitter, *shape(row)))
+    load_after = os.getloadavg()
+    print(f'{os.cpu_count()} CPUs; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n')
+    print(
+        '| row | workload | lines/s, median (min-max) | CPU µs/line | on a CPU, % of the time: tokio workers / '
+        'other threads / emitter | waiting for a CPU, % of the time: same | peak RSS MiB |'
+    )
+    print('|---|---|---|---|---|---|---|')
     for row, got in samples.items():
         lines, streams = shape(row)
         rates = [s['lines'] / s['seconds'] for s in got]
         medians[row] = statistics.median(rates)
         cpu = statistics.median(s['cpu'] / s['lines'] * 1e6 for s in got)
+        share = {
+            key: f'{statistics.median(s[key] / s["seconds"] * 100 for s in got):.0f}'
+            for key in ('io_cpu', 'other_cpu', 'emitter_cpu', 'io_wait', 'other_wait', 'emitter_wait')
+        }
+        running = ' / '.join(share[k] for k in ('io_cpu', 'other_cpu', 'emitter_cpu'))
+        waiting = ' / '.join(share[k] for k in ('io_wait', 'other_wait', 'emitter_wait'))
         rss = statistics.median(s['rss'] for s in got)
         workload = f'{lines:,} lines' if streams == 1 else f'{streams:,} x {lines:,}'
         print(
             f'| {LABELS[row]} | {workload} | {medians[row]:,.0f} ({min(rates) / 1e6:.2f}M-{max(rates) / 1e6:.2f}M) '
-            f'| {cpu:.3f} | {rss:.1f} |'
+            f'| {cpu:.3f} | {running} | {waiting} | {rss:.1f} |'
         )
     targets = [
         ('one stream: .arrow() vs .batches()', 'one_arrow', 'one_batches', 3.0),
@@ -258,15 +382,26 @@ def main() -> None:
         ('1,000 streams: .arrow() vs the wire ceiling', 'many_arrow', 'ceiling_many', 0.5),
         ('Parquet: .arrow().to_parquet() vs .batches() + pa.array', 'parquet_arrow', 'parquet_batches', 2.0),
     ]
-    print('\n| target | wanted | measured | result |\n|---|---|---|---|')
+    targets = [t for t in targets if t[1] in medians and t[2] in medians]
+    if targets:
+        print('\n| target | wanted | measured | result |\n|---|---|---|---|')
     for name, a, b, want in targets:
         ratio = medians[a] / medians[b]
         print(f'| {name} | ≥ {want:g}x | {ratio:.2f}x | {"pass" if ratio >= want else "MISS"} |')
-    if 'rust_consumer' in medians:
+    if 'rust_consumer' in medians and 'one_arrow' in medians:
         core = medians['one_arrow'] / medians['rust_consumer']
         print(f'\none stream: .arrow() runs at {core:.0%} of the pure-Rust consumer of our core')
-    scaling = medians['many_arrow_1cpu'] / medians['many_arrow']
-    print(f'\n1 CPU vs {os.cpu_count()} CPUs (tail_many .arrow()): {scaling:.2f}x')
+    if 'many_arrow_1cpu' in medians and 'many_arrow' in medians:
+        scaling = medians['many_arrow_1cpu'] / medians['many_arrow']
+        print(f'\n1 CPU vs {os.cpu_count()} CPUs (tail_many .arrow()): {scaling:.2f}x')
+    if 'many_arrow_w1' in medians:
+        for n in WORKERS[1:]:
+            if f'many_arrow_w{n}' in medians:
+                scaling = medians[f'many_arrow_w{n}'] / medians['many_arrow_w1']
+                print(f'{n} worker threads vs 1 (tail_many .arrow()): {scaling:.2f}x')
+    for sync, asynchronous in (('one_arrow', 'one_arrow_async'), ('many_arrow', 'many_arrow_async')):
+        if sync in medians and asynchronous in medians:
+            print(f'{LABELS[asynchronous]} vs sync: {medians[asynchronous] / medians[sync]:.2f}x')
 
 
 if __name__ == '__main__':

@@ -495,3 +495,173 @@ def test_follow_max_followed_caps_the_streams_and_says_how_many_waited() -> None
         assert 'o0' not in '\n'.join(seen) + out
         assert '1 more listed job waited for a slot' in err and 'Traceback' not in err
         assert run('follow', '--max-followed', '0', url=agent.url).returncode == 2
+
+
+# --- issue 19: tail/follow --parquet PATH ------------------------------------------------------
+
+
+def parquet_rows(path: Path) -> list[dict[str, object]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    assert table.column_names == ['job_id', 'seq', 'line']
+    rows: list[dict[str, object]] = table.to_pylist()
+    return rows
+
+
+def by_job(rows: list[dict[str, object]]) -> dict[object, list[tuple[object, object]]]:
+    jobs: dict[object, list[tuple[object, object]]] = {}
+    for row in rows:
+        jobs.setdefault(row['job_id'], []).append((row['seq'], row['line']))
+    return jobs
+
+
+def test_tail_parquet_writes_the_json_rows_and_reports_failures(agent: FakeAgent, tmp_path: Path) -> None:
+    path = tmp_path / 'logs.parquet'
+    path.write_bytes(b'an older file, overwritten')
+    out = run('tail', 'job-a', 'job-b', 'job-bad', '--parquet', str(path), url=agent.url)
+    assert out.returncode == 1 and out.stdout == ''
+    failure, summary = out.stderr.splitlines()
+    assert failure.startswith('synapse-agent-rs: job job-bad: ') and '(500 ServerError)' in failure
+    assert summary == f'synapse-agent-rs: wrote 6 rows of 3 jobs to {path} in {summary.split(" in ")[-1]}'
+    assert summary.endswith(' s (1 failed)')
+    # Row for row what --json prints for the same jobs.
+    as_json = run('tail', 'job-a', 'job-b', 'job-bad', '--json', url=agent.url)
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    expected = by_job([r for r in records if 'line' in r])
+    assert by_job(parquet_rows(path)) == expected
+    assert expected['job-a'] == [(0, 'a0'), (1, 'a1'), (2, 'a2')]
+
+    ok = run('tail', 'job-b', '--parquet', str(path), url=agent.url)
+    assert ok.returncode == 0 and ok.stdout == ''
+    assert ok.stderr.startswith(f'synapse-agent-rs: wrote 2 rows of 1 job to {path} in ')
+    assert len(ok.stderr.splitlines()) == 1 and 'failed' not in ok.stderr
+    assert parquet_rows(path) == [
+        {'job_id': 'job-b', 'seq': 0, 'line': 'b0'},
+        {'job_id': 'job-b', 'seq': 1, 'line': 'b1'},
+    ]
+
+
+def test_tail_parquet_keeps_every_line_of_a_big_log(agent: FakeAgent, tmp_path: Path) -> None:
+    agent.add_job('big', firehose=60_000)
+    path = tmp_path / 'big.parquet'
+    out = run('tail', 'big', 'job-a', '--parquet', str(path), url=agent.url)
+    assert out.returncode == 0, out.stderr
+    jobs = by_job(parquet_rows(path))
+    assert [seq for seq, _ in jobs['big']] == list(range(60_000))
+    assert 'seq=0000059999' in str(jobs['big'][-1][1])
+
+
+@pytest.mark.parametrize(
+    ('where', 'words'),
+    [
+        ('missing-dir/logs.parquet', 'does not exist; create it first'),
+        ('.', 'a directory; name a file'),
+        ('out/', 'a directory; name a file'),
+        ('', 'name a file'),
+    ],
+)
+def test_parquet_bad_paths_are_usage_errors_before_any_request(
+    agent: FakeAgent, tmp_path: Path, where: str, words: str
+) -> None:
+    (tmp_path / 'out').mkdir()
+    path = f'{tmp_path}/{where}' if where else ''
+    for command in (['tail', 'job-a'], ['follow']):
+        out = run(*command, '--parquet', path, url=agent.url)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.count('\n') == 1 and words in out.stderr and 'Traceback' not in out.stderr
+        assert out.stderr.startswith(f'synapse-agent-rs {command[0]}: --parquet')
+    assert not (tmp_path / 'missing-dir').exists()
+    assert not agent.requests(), 'nothing is asked of the agent before the usage is checked'
+
+
+def test_parquet_without_pyarrow_says_what_to_install(agent: FakeAgent, tmp_path: Path) -> None:
+    # A `pyarrow` module that cannot be imported shadows the installed one: pyarrow "not installed".
+    (tmp_path / 'pyarrow.py').write_text('raise ImportError("No module named \'pyarrow\'")\n')
+    out = subprocess.run(
+        [str(COMMAND), 'tail', 'job-a', '--parquet', str(tmp_path / 'logs.parquet')],
+        env={**env(agent.url), 'PYTHONPATH': str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr == "synapse-agent-rs tail: --parquet needs pyarrow: pip install 'synapse-agent-rs[arrow]'\n"
+    assert not (tmp_path / 'logs.parquet').exists() and not agent.requests()
+    both = run('tail', 'job-a', '--json', '--parquet', str(tmp_path / 'x.parquet'), url=agent.url)
+    assert both.returncode == 2 and 'not allowed with argument --json' in both.stderr
+
+
+@pytest.mark.skipif(not Path('/dev/full').exists(), reason='needs /dev/full (Linux)')
+def test_parquet_write_failure_is_one_line(agent: FakeAgent) -> None:
+    out = run('tail', 'job-a', '--parquet', '/dev/full', url=agent.url)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr
+    assert out.stderr == 'synapse-agent-rs: cannot write the Parquet file /dev/full: No space left on device\n'
+
+
+def test_follow_parquet_ctrl_c_leaves_a_readable_file_with_every_row_received(agent: FakeAgent, tmp_path: Path) -> None:
+    agent.add_job('job-slow', [f's{i}' for i in range(1000)], pace=20.0)  # still streaming at Ctrl-C
+    path = tmp_path / 'follow.parquet'
+    proc = subprocess.Popen(
+        [str(COMMAND), 'follow', '--interval', '0.1', '--parquet', str(path)],
+        env=env(agent.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        # job-bad's failure is reported after its one line was received: that row must be in the file.
+        failure = proc.stderr.readline()
+        assert failure.startswith('synapse-agent-rs: job job-bad: ') and '(500 ServerError)' in failure
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and out == '' and 'Traceback' not in err
+    (summary,) = err.splitlines()
+    rows = parquet_rows(path)  # readable: the footer was written
+    assert summary.startswith(f'synapse-agent-rs: wrote {len(rows)} rows of ') and f' to {path} in ' in summary
+    assert summary.endswith('(1 failed)')
+    jobs = by_job(rows)
+    assert jobs['job-bad'] == [(0, 'x0')]
+    assert 'job-old' not in jobs  # not running: not followed
+    script = {'job-a': ['a0', 'a1', 'a2'], 'job-b': ['b0', 'b1'], 'job-slow': [f's{i}' for i in range(1000)]}
+    for job, got in jobs.items():  # each job's rows: its log from the start, in order, none lost between
+        assert got == list(enumerate(script.get(str(job), ['x0'])))[: len(got)]
+
+
+def test_follow_parquet_ends_when_the_listing_cannot_work(agent: FakeAgent, tmp_path: Path) -> None:
+    path = tmp_path / 'follow.parquet'
+    out = run('follow', '--interval', '0.1', '--parquet', str(path), url=agent.url, token='wrong-token')
+    assert out.returncode == 1 and out.stdout == '' and 'wrong-token' not in out.stderr
+    fatal, summary = out.stderr.splitlines()
+    assert 'cannot list the jobs' in fatal and '(401 AuthenticationError)' in fatal
+    assert summary.startswith(f'synapse-agent-rs: wrote 0 rows of 0 jobs to {path}')
+    assert parquet_rows(path) == []
+
+
+def test_follow_parquet_a_second_ctrl_c_stops_at_once_and_the_file_is_readable(
+    agent: FakeAgent, tmp_path: Path
+) -> None:
+    agent.add_job('job-slow', [f's{i}' for i in range(1000)], pace=20.0)
+    path = tmp_path / 'follow.parquet'
+    proc = subprocess.Popen(
+        [str(COMMAND), 'follow', '--interval', '0.1', '--parquet', str(path)],
+        env=env(agent.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert 'job-bad' in proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # whichever stop wins, the file is closed with its footer
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and 'Traceback' not in err
+    rows = parquet_rows(path)
+    assert by_job(rows)['job-bad'] == [(0, 'x0')]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import ipaddress
 import math
 import os
@@ -134,7 +135,14 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
 def _add_stream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--protocol', choices=PROTOCOLS, default='auto', help='log stream protocol')
     parser.add_argument('--timeout', type=seconds, default=30.0, help='connect timeout and liveness deadline, seconds')
-    parser.add_argument('--json', action='store_true', help='JSON lines: {"job_id", "seq", "line"} and end records')
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument('--json', action='store_true', help='JSON lines: {"job_id", "seq", "line"} and end records')
+    output.add_argument(
+        '--parquet',
+        metavar='PATH',
+        help='write the lines to a Parquet file (columns job_id, seq, line) instead of printing them; '
+        "needs pyarrow: pip install 'synapse-agent-rs[arrow]'",
+    )
     limits = parser.add_argument_group('limits (logs are whole by default)')
     limits.add_argument(
         '--max-lines', type=positive, metavar='N', help="end a job's stream with an error after N lines (default: none)"
@@ -312,12 +320,34 @@ def _limits(args: argparse.Namespace) -> StreamLimits:
     )
 
 
+def _parquet_path(text: str) -> str:
+    """``--parquet PATH``, checked before any I/O: a file that can be written, and pyarrow installed."""
+    where = f'--parquet {visible(text)!r}'
+    path = os.path.abspath(text) if text else ''
+    directory = os.path.dirname(path)
+    if not text:
+        raise UsageError('--parquet: name a file')
+    if os.path.isdir(path) or text.endswith(os.sep):
+        raise UsageError(f'{where}: a directory; name a file')
+    if not os.path.isdir(directory):
+        raise UsageError(f'{where}: the directory {visible(directory)!r} does not exist; create it first')
+    writable = os.access(path, os.W_OK) if os.path.lexists(path) else os.access(directory, os.W_OK | os.X_OK)
+    if not writable:
+        raise UsageError(f'{where}: cannot write there (permission denied)')
+    try:
+        importlib.import_module('pyarrow.parquet')
+    except ImportError:
+        raise UsageError("--parquet needs pyarrow: pip install 'synapse-agent-rs[arrow]'") from None
+    return text
+
+
 def _stream_command(args: argparse.Namespace) -> int:
     for job in args.jobs if args.command == 'tail' else ():
         try:
             validate_resource_id(job, 'job id')
         except ValidationError as e:
             raise UsageError(f'{_detail(e)} (got {visible(repr(job))})') from None
+    parquet = _parquet_path(args.parquet) if args.parquet is not None else None
     client = _client(args.url, args.token_file)
     protocol: ProtocolName = args.protocol
     common: dict[str, Any] = {
@@ -334,6 +364,8 @@ def _stream_command(args: argparse.Namespace) -> int:
             stream = client.follow_jobs(interval=args.interval, max_followed=args.max_followed, **common)
     except ValidationError as e:  # raised before any I/O: the arguments
         raise UsageError(_detail(e)) from None
+    if parquet is not None:
+        return _tail.write_parquet(stream, parquet, follow=args.command == 'follow')
     if args.command == 'tail':
         printer = _tail.Printer(sys.stdout, prefix=len(set(args.jobs)) > 1, as_json=args.json)
         return _tail.run(stream, printer, follow=False)

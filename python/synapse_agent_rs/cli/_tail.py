@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
+from types import FrameType
 from typing import TextIO
 
 from synapse_agent_rs._core import ManyStream
@@ -192,3 +196,136 @@ def summary(printer: Printer, ended: Mapping[str, BaseException | None], seconds
     table(title, ['job', 'lines', 'end'], rows, out)
     if not out.isatty():
         out.write(title + '\n')
+
+
+PARQUET_MAX_DELAY = 10.0
+"""``--parquet``: the longest a row waits for its row group. The file is readable only once it is
+closed (Parquet writes its index last), so a short delay would buy nothing but tiny row groups;
+a row group still closes at 32,768 rows or 4 MiB of text (``.arrow()``'s defaults)."""
+
+WATCH_INTERVAL = 0.1
+"""``--parquet``: seconds between two looks at the stream's failures and job listing."""
+
+
+class Watch(threading.Thread):
+    """``--parquet``: reports on stderr what the Arrow view leaves out, while ``to_parquet`` writes.
+
+    Every ``WATCH_INTERVAL`` it reports each new job failure (one line each) and, with ``follow``,
+    each change of the job listing's state; a listing failure that retrying cannot fix, or the
+    first Ctrl-C, closes the stream, so that ``to_parquet`` writes the rows received and closes the
+    file. A second Ctrl-C raises ``KeyboardInterrupt`` at once (the file is still closed readable).
+    """
+
+    def __init__(self, stream: ManyStream, *, follow: bool) -> None:
+        super().__init__(name='synapse-agent-rs-watch', daemon=True)
+        self.stream = stream
+        self.follow = follow
+        self.interrupts = 0
+        self.fatal = False
+        self.closed = False
+        self.reported: set[str] = set()
+        self.jobs: set[str] = set()
+        self.listing: tuple[int | None, str] | None = None
+        self.wake = threading.Event()
+        self.done = threading.Event()
+
+    def on_interrupt(self, signum: int, frame: FrameType | None) -> None:
+        """The SIGINT handler: the first stops the stream cleanly, the second at once."""
+        self.interrupts += 1
+        if self.interrupts > 1:
+            raise KeyboardInterrupt
+        self.wake.set()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.wake.wait(WATCH_INTERVAL)
+            self.wake.clear()
+            self.check()
+            if (self.interrupts or self.fatal) and not self.closed:
+                self.closed = True
+                self.stream.close()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.wake.set()
+        self.join()
+        self.check()  # what ended after the last look (the failures are complete now)
+
+    def check(self) -> None:
+        stream = self.stream
+        self.jobs.update(stream.jobs)
+        for job, failure in stream.failures.items():
+            if job not in self.reported:
+                self.reported.add(job)
+                sys.stderr.write(f'{PROG}: {error_text(failure, job)}\n')
+        if not self.follow or self.fatal:
+            return
+        error = stream.poll_error
+        key = None if error is None else (error.status_code, str(error))
+        if key != self.listing:
+            if error is not None or self.listing is not None:
+                line, self.fatal = listing_change(error)
+                sys.stderr.write(line + '\n')
+            self.listing = key
+
+
+def write_parquet(stream: ManyStream, path: str, *, follow: bool) -> int:
+    """``--parquet PATH``: writes the rows through ``stream.arrow().to_parquet(path)``.
+
+    Job failures and listing changes go to stderr as they happen (``Watch``), then one summary
+    line: the rows, the jobs and the file. Exit status as for printed lines: 1 if a job failed, the
+    job listing could not work, or the file could not be written; 130 after Ctrl-C, with the file
+    closed and readable (holding every row received before it).
+    """
+    start = time.monotonic()
+    watch = Watch(stream, follow=follow)
+    handler = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if handler else None
+    if handler:
+        signal.signal(signal.SIGINT, watch.on_interrupt)
+    watch.start()
+    rows: int | None = None
+    failed_write: OSError | None = None
+    try:
+        with stream:
+            rows = stream.arrow(max_delay=PARQUET_MAX_DELAY).to_parquet(path)
+    except KeyboardInterrupt:  # the second Ctrl-C: `to_parquet` closed the file on its way out
+        watch.interrupts = max(watch.interrupts, 1)
+    except OSError as e:  # the file: a full disk, an I/O error, a permission denied on open
+        failed_write = e
+    finally:
+        if handler and previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        watch.stop()
+    if failed_write is not None:
+        what = os.strerror(failed_write.errno) if failed_write.errno else str(failed_write)
+        sys.stderr.write(f'{PROG}: cannot write the Parquet file {visible(path)}: {visible(what)}\n')
+        return EXIT_FAILED
+    if rows is None:
+        rows = parquet_rows(path)
+    ended = stream.ended
+    jobs = watch.jobs | set(ended)
+    failed = sum(1 for error in ended.values() if error is not None)
+    written = 'an unknown number of rows' if rows is None else plural(rows, 'row')
+    seconds = time.monotonic() - start
+    line = f'{PROG}: wrote {written} of {plural(len(jobs), "job")} to {visible(path)} in {seconds:.1f} s'
+    sys.stderr.write(line + (f' ({failed} failed)\n' if failed else '\n'))
+    if follow and not watch.fatal:
+        if stream.poll_error is not None:
+            sys.stderr.write(f'{PROG}: the job listing was failing: {error_text(stream.poll_error)}\n')
+        if waiting := len(stream.waiting):
+            sys.stderr.write(f'{PROG}: {plural(waiting, "more listed job")} waited for a slot (--max-followed)\n')
+    if watch.interrupts:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failed or watch.fatal else EXIT_OK
+
+
+def parquet_rows(path: str) -> int | None:
+    """The rows of the Parquet file at ``path`` as its footer says, or ``None`` if it cannot be read."""
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+        rows: int = pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # the file is not readable: the summary says the rows are unknown
+        return None
+    return rows
