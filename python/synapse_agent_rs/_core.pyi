@@ -81,10 +81,24 @@ class AgentCore:
         read_timeout: float | None = None,
     ) -> AsyncCall: ...
     def tail(
-        self, job_id: object, timeout: object, protocol: object, limits: _Limits, log: Any | None = None
+        self,
+        job_id: object,
+        timeout: object,
+        protocol: object,
+        limits: _Limits,
+        log: Any | None = None,
+        resume: object = None,
+        resume_from: object = None,
     ) -> LineStream: ...
     def tail_async(
-        self, job_id: object, timeout: object, protocol: object, limits: _Limits, log: Any | None = None
+        self,
+        job_id: object,
+        timeout: object,
+        protocol: object,
+        limits: _Limits,
+        log: Any | None = None,
+        resume: object = None,
+        resume_from: object = None,
     ) -> AsyncLineStream: ...
     def tail_many(
         self,
@@ -108,6 +122,35 @@ class AgentCore:
         follow: tuple[float, list[str]] | None = None,
         keep_open: bool = False,
     ) -> AsyncManyStream: ...
+
+@final
+class ResumePolicy:
+    """How a log stream resumes after a transient failure (``resume=ResumePolicy(...)``).
+
+    ``attempts`` and ``deadline`` bound one outage (both start again once a new line comes
+    through); waits grow from ``backoff`` (doubling) to ``max_backoff``, ``jitter`` of each at random.
+    """
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 10,
+        deadline: float = 300.0,
+        backoff: float = 0.2,
+        max_backoff: float = 10.0,
+        jitter: float = 0.5,
+    ) -> None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def deadline(self) -> float: ...
+    @property
+    def backoff(self) -> float: ...
+    @property
+    def max_backoff(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+    def __eq__(self, other: object) -> bool: ...
 
 @final
 class LineStream:
@@ -147,6 +190,15 @@ class LineStream:
     @property
     def bytes(self) -> int:
         """Payload bytes received so far, as ``max_bytes`` counts them."""
+    @property
+    def resumes(self) -> int:
+        """How many times the stream resumed on a new connection after a transient failure."""
+    def checkpoint(self) -> str:
+        """The cursor after the last line handed out, naming the job (at most 128 characters).
+
+        Raises:
+            ValidationError: (400) the stream keeps no cursor (opened without ``resume`` or ``resume_from``).
+        """
     def __enter__(self) -> LineStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
 
@@ -207,6 +259,15 @@ class AsyncLineStream:
     @property
     def bytes(self) -> int:
         """Payload bytes received so far, as ``max_bytes`` counts them."""
+    @property
+    def resumes(self) -> int:
+        """How many times the stream resumed on a new connection after a transient failure."""
+    def checkpoint(self) -> str:
+        """The cursor after the last line handed out, naming the job (at most 128 characters).
+
+        Raises:
+            ValidationError: (400) the stream keeps no cursor (opened without ``resume`` or ``resume_from``).
+        """
 
 # --- bulk tailing (owned by rust/src/stream/many.rs, rust/src/py/many.rs) ---
 

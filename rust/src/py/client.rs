@@ -16,7 +16,7 @@ use crate::py::call::AsyncCall;
 use crate::py::exceptions::IntoPyResult;
 use crate::py::many::{AsyncManyStream, ManyStream};
 use crate::py::stream::LineStream;
-use crate::py::{json, utils, wait};
+use crate::py::{json, resume, utils, wait};
 use crate::rest::{self, Body, Call};
 use crate::rest::{body, urls};
 use crate::stream::limits::Limits;
@@ -162,7 +162,8 @@ impl AgentCore {
 
     /// Starts tailing a job's log; arguments are checked first (400), then the connection
     /// is made in the background. `log`: the logger for the stream's records, or `None`.
-    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None))]
+    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None, resume=None, resume_from=None))]
+    #[allow(clippy::too_many_arguments)]
     fn tail(
         &self,
         py: Python<'_>,
@@ -171,13 +172,18 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
         log: Option<Py<PyAny>>,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<LineStream> {
-        let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        let mut spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        spec.resume = resume::policy(py, resume)?;
+        spec.resume_from = resume::checkpoint(py, &spec.job_id, resume_from)?;
         Ok(LineStream::new(tail::start(spec), log))
     }
 
     /// `tail` for `async for`.
-    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None))]
+    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None, resume=None, resume_from=None))]
+    #[allow(clippy::too_many_arguments)]
     fn tail_async(
         &self,
         py: Python<'_>,
@@ -186,8 +192,12 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
         log: Option<Py<PyAny>>,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncLineStream> {
-        let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        let mut spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        spec.resume = resume::policy(py, resume)?;
+        spec.resume_from = resume::checkpoint(py, &spec.job_id, resume_from)?;
         Ok(AsyncLineStream::new(tail::start(spec), log))
     }
 
@@ -369,6 +379,9 @@ impl AgentCore {
             timeout: Duration::from_secs_f64(timeout),
             limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
             transport: self.transport(py)?,
+            resume: None,
+            track: false,
+            resume_from: None,
         })
     }
 

@@ -3,6 +3,7 @@
 //! (`lines`, `events`, `limits`), where lines go (`emitter`, `queue`, `stats`), and what starts
 //! a stream (`spec`, `tail`) or many (`many`).
 
+pub mod cursor;
 pub mod emitter;
 pub mod events;
 pub mod frames;
@@ -11,6 +12,8 @@ pub mod limits;
 pub mod lines;
 pub mod many;
 pub mod queue;
+#[cfg(test)]
+mod resume_tests;
 pub mod spec;
 pub mod stats;
 pub mod tail;

@@ -4,6 +4,7 @@ from synapse_agent_rs.clients.agent._async import AsyncAgentClient
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, RayClientMixin
 from synapse_agent_rs.clients.agent._operations import ContainerClientMixin, ResourceClientMixin, SystemClientMixin
 from synapse_agent_rs.clients.agent._sync import AgentClient
+from synapse_agent_rs._core import ResumePolicy
 
 # The SDK's names of the same mixins: one class serves the sync and the async client here.
 AsyncRayClientMixin = RayClientMixin
@@ -17,6 +18,7 @@ __all__ = [
     'AsyncResourceClientMixin',
     'ContainerClientMixin',
     'PluginClientMixin',
+    'ResumePolicy',
     'RayClientMixin',
     'ResourceClientMixin',
     'SystemClientMixin',

@@ -83,7 +83,10 @@ class AsyncAgentClient(
 
     def _open(self, tail: TailRequest) -> AsyncLineStream:
         log = stream_logger(tail.job_id, tail.protocol)
-        return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple(), log)
+        limits = self._stream_limits.as_tuple()
+        return self._core.tail_async(
+            tail.job_id, tail.timeout, tail.protocol, limits, log, resume=tail.resume, resume_from=tail.resume_from
+        )
 
     def _tail_many(
         self,
