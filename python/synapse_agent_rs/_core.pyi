@@ -377,6 +377,7 @@ class FakeAgentCore:
         chunk_cuts: list[int] = ...,
         stall: float | None = None,
         status: str = 'RUNNING',
+        connections: list[tuple[int | None, ...]] = ...,
     ) -> None: ...
     def set_response(
         self, method: str, path: str, status: int, body: str | None = None, text: str | None = None

@@ -94,12 +94,12 @@ async fn resume(spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()>
         }
         let since = *outage.get_or_insert_with(Instant::now);
         if !error.transient() || track.no_retry || tx.consumer_gone() {
-            return Err(gave_up(error, attempt, since, "it cannot be resumed"));
+            return Err(gave_up(error, attempt, since, "this failure is not resumed"));
         }
         attempt += 1;
         let wait = policy.wait(attempt, random());
         if attempt > policy.attempts || since.elapsed() + wait > policy.deadline {
-            return Err(gave_up(error, attempt - 1, since, "no more attempts"));
+            return Err(gave_up(error, attempt - 1, since, "out of attempts"));
         }
         tx.stats().note(Level::Warning, attempt_note(&error, attempt, &policy, wait, track.queued_bytes()));
         tokio::time::sleep(wait).await;
@@ -122,7 +122,7 @@ fn gave_up(error: Error, attempts: u32, since: Instant, why: &str) -> Error {
         return error;
     }
     error.note(&format!(
-        " (gave up resuming: {why} after {} over {:.1} s)",
+        " (gave up resuming after {} over {:.1} s: {why})",
         plural(u64::from(attempts), "attempt"),
         since.elapsed().as_secs_f64()
     ))
