@@ -1,10 +1,10 @@
 """Clients of the Synapse agent: REST calls and job log streaming on the Rust core."""
 
+from synapse_agent_rs._core import ResumePolicy
 from synapse_agent_rs.clients.agent._async import AsyncAgentClient
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, RayClientMixin
 from synapse_agent_rs.clients.agent._operations import ContainerClientMixin, ResourceClientMixin, SystemClientMixin
 from synapse_agent_rs.clients.agent._sync import AgentClient
-from synapse_agent_rs._core import ResumePolicy
 
 # The SDK's names of the same mixins: one class serves the sync and the async client here.
 AsyncRayClientMixin = RayClientMixin
@@ -18,8 +18,8 @@ __all__ = [
     'AsyncResourceClientMixin',
     'ContainerClientMixin',
     'PluginClientMixin',
-    'ResumePolicy',
     'RayClientMixin',
     'ResourceClientMixin',
+    'ResumePolicy',
     'SystemClientMixin',
 ]
