@@ -54,9 +54,11 @@ impl Cursor {
                     .to_owned(),
             ));
         }
-        Ok(match &self.start {
-            Some(start) => start.after((0..self.pos).map(|i| self.batch.get(i))),
-            None => self.ledger.origin(),
+        Ok(match (&self.start, &self.end) {
+            // The whole batch handed out: its end, hashed by the reader already.
+            (_, Some(end)) if self.pos == self.batch.len() => end.position(),
+            (Some(start), _) => start.after((0..self.pos).map(|i| self.batch.get(i))),
+            (None, _) => self.ledger.origin(),
         })
     }
 
