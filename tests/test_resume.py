@@ -306,3 +306,95 @@ def test_independent_agent_rotated_log_is_a_mismatch(independent_agent: Independ
     out = driver.collect(independent_agent.url, TOKEN, JOB, resume=FAST)
     assert isinstance(out.error, LogReplayMismatchError)
     assert TEXT.startswith(text(out.lines))
+
+
+# --- tail_many / follow_jobs ---
+
+
+def many_logs(rng: random.Random, agent: Any, jobs: int, plans: bool = True) -> dict[str, list[str]]:
+    logs = {}
+    for j in range(jobs):
+        log = [f'j{j} line {i} é€' if rng.random() > 0.05 else '' for i in range(rng.randrange(1, 60))]
+        logs[f'job{j}'] = log
+        connections = []
+        if plans and rng.random() < 0.5:  # drops on random jobs
+            size = len(text([line for line in log if line]))
+            connections = [
+                {'drop_after_bytes': rng.randrange(size * 2 + 30), 'group': rng.randrange(1, 4)}
+                for _ in range(rng.randrange(1, 4))
+            ]
+        agent.add_job(f'job{j}', log, http_format=rng.choice(['plain', 'sse']), connections=connections)
+    return logs
+
+
+@pytest.mark.parametrize('seed', [1, 2])
+def test_tail_many_over_100_jobs_with_drops_hands_out_every_line_once(fake_agent: FakeAgent, seed: int) -> None:
+    rng = random.Random(seed)
+    logs = many_logs(rng, fake_agent, 100)
+    got: dict[str, list[str]] = {job: [] for job in logs}
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_many(list(logs), protocol=rng.choice(['auto', 'http', 'websocket']), resume=FAST)
+        for job, line in stream:
+            got[job].append(line)
+    assert stream.failures == {}
+    for job, log in logs.items():
+        assert text(got[job]) == text([line for line in log if line]), job
+
+
+def test_tail_many_resumes_by_default(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job(JOB, LOG, connections=[{'drop_after_bytes': 100}])
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        lines = [line for _, line in client.tail_many([JOB])]
+    assert text(lines) == TEXT
+
+
+def test_tail_many_checkpoints_survive_a_restart_of_the_caller(fake_agent: FakeAgent) -> None:
+    rng = random.Random(3)
+    logs = many_logs(rng, fake_agent, 20, plans=False)
+    handed: dict[str, list[str]] = {job: [] for job in logs}
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_many(list(logs))
+        for n, (job, line) in enumerate(stream):
+            handed[job].append(line)
+            if n == 150:
+                break
+        one = next(iter(logs))
+        checkpoints = stream.checkpoints()
+        assert checkpoints[one] == stream.checkpoint(one)
+        assert all(len(c) <= 128 for c in checkpoints.values())
+        stream.close()
+        # The "restarted" caller: half the jobs from the dict, the other half added one by one.
+        jobs = sorted(logs)
+        first, second = jobs[:10], jobs[10:]
+        again = client.tail_many(first, resume_from={job: checkpoints[job] for job in first}, keep_open=True)
+        for job in second:
+            assert again.add(job, resume_from=checkpoints[job])
+        ends = 0
+        for job, event in again.events():
+            if isinstance(event, list):
+                handed[job].extend(event)
+                continue
+            assert event is None, event
+            ends += 1
+            if ends == len(logs):
+                break
+        again.close()
+    for job, log in logs.items():
+        assert text(handed[job]) == text([line for line in log if line]), job
+
+
+def test_tail_many_checkpoint_errors(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job(JOB, LOG)
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_many([JOB])
+        with pytest.raises(ValidationError, match='not tailed'):
+            stream.checkpoint('nobody')
+        stream.close()
+        with pytest.raises(ValidationError):
+            client.tail_many([JOB], resume_from={JOB: 'garbage'})
+        with pytest.raises(ValidationError):
+            client.tail_many([JOB], resume_from={'other': stream.checkpoint(JOB)})
+        off = client.tail_many([JOB], resume=False)
+        with pytest.raises(ValidationError, match='resume'):
+            off.checkpoint(JOB)
+        off.close()

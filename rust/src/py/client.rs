@@ -21,7 +21,7 @@ use crate::rest::{self, Body, Call};
 use crate::rest::{body, urls};
 use crate::stream::limits::Limits;
 use crate::stream::many::{self, Many, Settings};
-use crate::stream::spec::{Protocol, TailSpec};
+use crate::stream::spec::{Protocol, ResumePolicy, TailSpec};
 use crate::stream::tail;
 
 /// `StreamLimits` as the Python layer hands it over.
@@ -203,7 +203,7 @@ impl AgentCore {
 
     /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
     /// `follow` = `(interval, statuses)`); arguments are checked first (400).
-    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false, resume=None, resume_from=None))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many(
         &self,
@@ -216,14 +216,17 @@ impl AgentCore {
         max_buffered_bytes: usize,
         follow: Option<(f64, Vec<String>)>,
         keep_open: bool,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<ManyStream> {
         let bounds = (max_connecting, max_buffered_bytes);
-        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open)?;
+        let resume = (resume::policy(py, resume)?, resume_from);
+        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open, resume)?;
         Ok(ManyStream::new(py, many))
     }
 
     /// `tail_many` for `async for`.
-    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false, resume=None, resume_from=None))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many_async(
         &self,
@@ -236,9 +239,12 @@ impl AgentCore {
         max_buffered_bytes: usize,
         follow: Option<(f64, Vec<String>)>,
         keep_open: bool,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<AsyncManyStream> {
         let bounds = (max_connecting, max_buffered_bytes);
-        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open)?;
+        let resume = (resume::policy(py, resume)?, resume_from);
+        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open, resume)?;
         Ok(AsyncManyStream::new(py, many))
     }
 
@@ -286,6 +292,7 @@ impl AgentCore {
         (max_connecting, max_buffered_bytes): (usize, usize),
         follow: Option<(f64, Vec<String>)>,
         keep_open: bool,
+        (policy, resume_from): (Option<ResumePolicy>, Option<std::collections::HashMap<String, Bound<'_, PyAny>>>),
     ) -> PyResult<Arc<Many>> {
         let ids = job_ids
             .iter()
@@ -296,9 +303,20 @@ impl AgentCore {
             return Err(e).into_py_result(py);
         }
         let interval = follow.as_ref().map(|(s, _)| seconds(*s, "the poll interval")).transpose().into_py_result(py)?;
+        // Checkpoints are read (400 for a bad one) before any I/O.
+        let mut origins = std::collections::HashMap::new();
+        for (job, checkpoint) in resume_from.unwrap_or_default() {
+            utils::validate_resource_id(py, PyString::new(py, &job).as_any(), "job_id")?;
+            if let Some(at) = resume::checkpoint(py, &job, Some(&checkpoint))? {
+                origins.insert(job, at);
+            }
+        }
         // Every stream's spec is this one with its own job id.
-        let template = self.tail_spec(py, PyString::new(py, "template").as_any(), timeout, protocol, limits)?;
+        let mut template = self.tail_spec(py, PyString::new(py, "template").as_any(), timeout, protocol, limits)?;
+        template.resume = policy;
+        template.track = !origins.is_empty();
         let many = Many::new(template, Settings { max_connecting, max_buffered_bytes });
+        many.start_from(origins);
         for id in &ids {
             many.add(id).into_py_result(py)?;
         }

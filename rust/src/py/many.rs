@@ -16,6 +16,10 @@ use crate::py::aio::Done;
 use crate::py::exceptions::{to_pyerr, to_pyerr_in, IntoPyResult};
 use crate::py::hub::Parking;
 use crate::py::wait::SLICE;
+use std::collections::HashMap;
+
+use crate::error::Error;
+use crate::stream::cursor::{self, Position, Running};
 use crate::stream::many::{Event, Many, Next};
 use crate::stream::queue::Batch;
 
@@ -36,6 +40,9 @@ struct Current {
     job: Py<PyString>,
     batch: Batch,
     pos: usize,
+    /// Where the batch starts and ends in its job's text (with a cursor).
+    marks: Option<(Running, Running)>,
+    name: Arc<str>,
 }
 
 /// The consumer side: the batch being drained and how the jobs ended so far.
@@ -44,6 +51,8 @@ struct Reader {
     current: Option<Current>,
     /// job id -> `None` (completed) or the `ClientError`, in the order the jobs ended.
     ended: Py<PyDict>,
+    /// job id -> the cursor after the last batch of it handed out whole (jobs with a cursor).
+    cursors: HashMap<Arc<str>, Position>,
 }
 
 enum Step {
@@ -54,7 +63,53 @@ enum Step {
 
 impl Reader {
     fn new(py: Python<'_>, many: Arc<Many>) -> Self {
-        Self { many, current: None, ended: PyDict::new(py).unbind() }
+        Self { many, current: None, ended: PyDict::new(py).unbind(), cursors: HashMap::new() }
+    }
+
+    /// The cursor after the last line of `job` handed out.
+    fn position(&self, job: &str) -> Result<Position, Error> {
+        if let Some(cur) = self.current.as_ref().filter(|c| &*c.name == job) {
+            if let Some((start, end)) = &cur.marks {
+                return Ok(if cur.pos == cur.batch.len() {
+                    end.position()
+                } else {
+                    start.after((0..cur.pos).map(|i| cur.batch.get(i)))
+                });
+            }
+        }
+        if let Some(at) = self.cursors.get(job) {
+            return Ok(*at);
+        }
+        if !self.many.keeps_cursors() {
+            return Err(Error::InvalidArgument(
+                "this bulk tail keeps no cursors: open it with resume=True (the default) to take checkpoints".into(),
+            ));
+        }
+        self.many.origin(job).ok_or_else(|| Error::InvalidArgument(format!("job {job:?} is not tailed here")))
+    }
+
+    /// Every job's checkpoint: the jobs streaming and those that handed out lines.
+    fn checkpoints(&self) -> Result<HashMap<String, String>, Error> {
+        let mut jobs: Vec<String> = self.cursors.keys().map(|j| j.to_string()).collect();
+        jobs.extend(self.many.jobs());
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs.into_iter()
+            .map(|job| self.position(&job).map(|at| (cursor::encode_checkpoint(&job, at), job)))
+            .map(|r| r.map(|(c, j)| (j, c)))
+            .collect()
+    }
+
+    /// Notes the cursor of a batch handed out whole.
+    fn drained(&mut self, cur: &Current) {
+        if let Some((_, end)) = &cur.marks {
+            if self.cursors.len() >= MAX_ENDED * 10 && !self.cursors.contains_key(&cur.name) {
+                // Bounded: a long `follow_jobs` forgets the cursors of jobs no longer streaming.
+                let streaming: std::collections::HashSet<String> = self.many.jobs().into_iter().collect();
+                self.cursors.retain(|j, _| streaming.contains(&**j));
+            }
+            self.cursors.insert(Arc::clone(&cur.name), end.position());
+        }
     }
 
     /// The next item of `view`, without waiting.
@@ -78,6 +133,7 @@ impl Reader {
             }
             // The batch is drained: its lines and bytes stop counting before the next is taken.
             if let Some(cur) = self.current.take() {
+                self.drained(&cur);
                 self.many.release(cur.key, cur.batch);
             }
             match self.many.next() {
@@ -86,7 +142,8 @@ impl Reader {
                 Next::Item(item) => match item.event {
                     Event::Batch(batch) => {
                         let job = PyString::new(py, &item.job).unbind();
-                        self.current = Some(Current { key: item.key, job, batch, pos: 0 });
+                        let (key, marks, name) = (item.key, item.marks, item.job);
+                        self.current = Some(Current { key, job, batch, pos: 0, marks, name });
                     }
                     Event::End(outcome) => {
                         let outcome = match outcome {
@@ -134,11 +191,34 @@ macro_rules! common_methods {
         impl $class {
             $($own)*
 
-            /// Starts tailing one more job; `False` if it is tailed already (or the stream is closed).
-            fn add(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+            /// Starts tailing one more job, right after `resume_from` (a checkpoint of it) if given;
+            /// `False` if it is tailed already (or the stream is closed).
+            #[pyo3(signature = (job_id, *, resume_from=None))]
+            fn add(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>, resume_from: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
                 let job = crate::py::utils::validate_resource_id(py, job_id, "job_id")?;
+                let from = crate::py::resume::checkpoint(py, &job, resume_from)?;
                 let many = Arc::clone(&self.lock(py).many);
+                if let Some(at) = from {
+                    many.start_from(HashMap::from([(job.clone(), at)]));
+                }
                 py.detach(|| many.add(&job)).into_py_result(py)
+            }
+
+            /// The checkpoint of one job: the cursor after its last line handed out (a batch
+            /// counts whole), for `resume_from`.
+            ///
+            /// Raises:
+            ///     ValidationError: (400) the job is not tailed here, or no cursor is kept (`resume=False`).
+            fn checkpoint(&self, py: Python<'_>, job_id: &str) -> PyResult<String> {
+                let reader = self.lock(py);
+                let at = reader.position(job_id).into_py_result(py)?;
+                Ok(cursor::encode_checkpoint(job_id, at))
+            }
+
+            /// Every job's checkpoint at once (jobs streaming, and those that handed out lines):
+            /// `{job_id: checkpoint}`, to store and pass back as `resume_from=`.
+            fn checkpoints(&self, py: Python<'_>) -> PyResult<HashMap<String, String>> {
+                self.lock(py).checkpoints().into_py_result(py)
             }
 
             /// Stops tailing a job at once, dropping its buffered lines (no end is reported for it);

@@ -49,6 +49,13 @@ pub struct Running {
     hasher: Box<Xxh3Default>,
 }
 
+/// The length only: the hash state is of no use to read.
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Running({} bytes)", self.bytes)
+    }
+}
+
 impl Default for Running {
     fn default() -> Self {
         Self::new()

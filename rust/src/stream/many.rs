@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use crate::error::{Error, Result};
 use crate::rest::urls;
 use crate::runtime;
+use crate::stream::cursor::{Position, Running};
 use crate::stream::queue::{self, Batch, Budget, Take, Wake};
 use crate::stream::spec::TailSpec;
 use crate::stream::tail::{self, Tail};
@@ -52,6 +53,8 @@ pub struct Item {
     pub key: u64,
     pub job: Arc<str>,
     pub event: Event,
+    /// Where a batch starts and ends in its job's text, when the streams keep a cursor.
+    pub marks: Option<(Running, Running)>,
 }
 
 /// What [`Many::next`] found.
@@ -133,6 +136,8 @@ pub struct Many {
     budget: Budget,
     /// The last failure of the `list_jobs` poll in follow mode, cleared by a good poll.
     poll_error: Mutex<Option<Error>>,
+    /// Checkpoints to start jobs from when they are added (`resume_from`), taken on use.
+    origins: Mutex<HashMap<String, Position>>,
 }
 
 impl Many {
@@ -154,7 +159,25 @@ impl Many {
             gate: Arc::new(Semaphore::new(settings.max_connecting.max(1))),
             budget: Budget::new(settings.max_buffered_bytes),
             poll_error: Mutex::new(None),
+            origins: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Jobs to start from these cursors when they are added (by [`Self::add`] or the follow poll).
+    pub fn start_from(&self, origins: HashMap<String, Position>) {
+        self.origins.lock().unwrap_or_else(PoisonError::into_inner).extend(origins);
+    }
+
+    /// Whether the streams keep a cursor (resume, or checkpoints to start from).
+    pub fn keeps_cursors(&self) -> bool {
+        self.template.resume.is_some() || self.template.track
+    }
+
+    /// Where a job being tailed started (its checkpoint's cursor, or the start).
+    pub fn origin(&self, job: &str) -> Option<Position> {
+        let streams = self.streams();
+        let key = streams.by_job.get(job)?;
+        streams.by_key.get(key).map(|e| e.tail.ledger.origin())
     }
 
     fn streams(&self) -> MutexGuard<'_, Streams> {
@@ -170,6 +193,7 @@ impl Many {
         }
         let mut spec = self.template.clone();
         spec.job_id = job.to_owned();
+        spec.resume_from = self.origins.lock().unwrap_or_else(PoisonError::into_inner).remove(job);
         let queue = queue::channel_in(spec.limits.queue_size, Some(self.budget.clone()));
         let tail = tail::start_on(spec, queue, Some(Arc::clone(&self.gate)));
         let key = streams.next_key;
@@ -223,8 +247,9 @@ impl Many {
             match entry.tail.consumer.try_take(Batch::default()) {
                 Take::Batch(batch) => {
                     let job = Arc::clone(&entry.job);
+                    let marks = entry.tail.ledger.taken();
                     self.arm(key, &entry.tail);
-                    return Next::Item(Item { key, job, event: Event::Batch(batch) });
+                    return Next::Item(Item { key, job, event: Event::Batch(batch), marks });
                 }
                 Take::Empty => self.arm(key, &entry.tail),
                 Take::End(outcome) => {
@@ -233,7 +258,7 @@ impl Many {
                     streams.by_job.remove(&job);
                     drop(streams);
                     self.signal.lock().live -= 1;
-                    return Next::Item(Item { key, job, event: Event::End(outcome) });
+                    return Next::Item(Item { key, job, event: Event::End(outcome), marks: None });
                 }
             }
         }

@@ -6,10 +6,10 @@ core (``rust/src/stream/many.rs``); this module only checks and documents the ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Generic, TypeVar
 
-from synapse_agent_rs._core import AgentCore
+from synapse_agent_rs._core import AgentCore, ResumePolicy
 from synapse_agent_rs.clients.exceptions import ValidationError
 from synapse_agent_rs.utils.network import StreamLimits
 
@@ -42,6 +42,8 @@ class BulkTailMixin(Generic[M]):
         max_connecting: int = DEFAULT_MAX_CONNECTING,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         keep_open: bool = False,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> M:
         """Tails many jobs' logs at once, as one iterator of ``(job_id, line)``.
 
@@ -66,6 +68,11 @@ class BulkTailMixin(Generic[M]):
           line text (batches being drained included); a stream that finds either bound full
           stops reading, and TCP backpressure slows its agent. On top of that, each stream's
           reader holds the batch it is decoding (at most ``min(queue_size, 4096)`` lines).
+        - Resuming (on by default here): a job whose connection drops resumes on a new one,
+          handing out every line exactly once (see ``tail_job_logs``'s ``resume``).
+          ``.checkpoint(job_id)`` is the cursor after that job's last line handed out (a batch
+          counts whole), ``.checkpoints()`` all of them at once; pass them back as
+          ``resume_from={job_id: checkpoint}`` or ``.add(job_id, resume_from=checkpoint)``.
 
         Args:
             job_ids: the jobs to tail (each checked like ``tail_job_logs``'s ``job_id``).
@@ -75,12 +82,18 @@ class BulkTailMixin(Generic[M]):
                 pending); the others wait their turn, so an agent never receives thousands of
                 handshakes in the same instant.
             max_buffered_bytes: the bound on line text buffered by all streams together.
+            keep_open: never end the iteration when no job is left (for callers that ``add``).
+            resume: ``True`` (the default ``ResumePolicy()``), ``False`` or a ``ResumePolicy``.
+            resume_from: ``{job_id: checkpoint}``: start those jobs right after their checkpoints.
 
         Raises:
-            ValidationError: (400) a bad job id, ``timeout``, ``protocol`` or bound, before any I/O.
+            ValidationError: (400) a bad job id, ``timeout``, ``protocol``, bound, ``resume`` or
+                checkpoint (malformed or of another job), before any I/O.
         """
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
-        return self._tail_many(ids, protocol, timeout, max_connecting, max_buffered_bytes, None, keep_open)
+        return self._tail_many(
+            ids, protocol, timeout, max_connecting, max_buffered_bytes, None, keep_open, resume, resume_from
+        )
 
     def follow_jobs(
         self,
@@ -91,6 +104,8 @@ class BulkTailMixin(Generic[M]):
         timeout: float = 30.0,
         max_connecting: int = DEFAULT_MAX_CONNECTING,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> M:
         """Tails every job the agent lists as running, picking up new ones as they appear.
 
@@ -100,10 +115,12 @@ class BulkTailMixin(Generic[M]):
         previous listing. A job is tailed once while it stays listed: when its stream ends,
         fails or is removed, it is not tailed again (its log would be replayed). The iteration
         only ends on ``.close()``. A failed poll is kept in ``.poll_error`` (``None`` after
-        a good one) and polling goes on.
+        a good one) and polling goes on. Jobs resume as in :meth:`tail_many`; ``resume_from``
+        starts the jobs it names (when they are picked up) right after their checkpoints, so a
+        restarted follower hands out no line twice.
 
         Raises:
-            ValidationError: (400) a bad ``interval``, ``timeout``, ``protocol`` or bound.
+            ValidationError: (400) a bad ``interval``, ``timeout``, ``protocol``, bound or checkpoint.
         """
         if isinstance(statuses, str):
             statuses = (statuses,)
@@ -111,7 +128,9 @@ class BulkTailMixin(Generic[M]):
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
             raise ValidationError(400, f'interval must be a positive number of seconds, not {interval!r}')
         follow = (float(interval), wanted)
-        return self._tail_many([], protocol, timeout, max_connecting, max_buffered_bytes, follow, True)
+        return self._tail_many(
+            [], protocol, timeout, max_connecting, max_buffered_bytes, follow, True, resume, resume_from
+        )
 
     def _tail_many(
         self,
@@ -122,6 +141,8 @@ class BulkTailMixin(Generic[M]):
         max_buffered_bytes: int,
         follow: tuple[float, list[str]] | None,
         keep_open: bool,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> M:
         raise NotImplementedError
 
