@@ -270,8 +270,9 @@ class FakeAgent:
                 ``truncate`` (serve only the first this many lines, then complete: a rotated or
                 truncated log), ``rewrite`` (serve line ``n`` changed, ``~`` appended), ``group``
                 (this many lines per WebSocket message or SSE event, joined by ``\\n``; empty
-                lines are then left out). Planned connections serve given lines (not a
-                firehose) and ignore ``fault``, ``pace`` and ``fragment``.
+                lines are then left out). A planned connection builds its whole output in
+                memory first (about 100 MB for a million-line firehose) and ignores ``fault``,
+                ``pace`` and ``fragment``.
 
         Raises:
             ValueError: An option is out of range or unknown, or both `lines` and `firehose` were given.

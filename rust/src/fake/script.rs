@@ -156,9 +156,6 @@ impl JobScript {
         }
         for plan in &self.connections {
             plan.validate()?;
-            if matches!(self.lines, Lines::Firehose(_)) {
-                return Err("connections plans need given lines, not a firehose".to_owned());
-            }
         }
         if self.fragment == Some(0) {
             return Err("fragment must be at least 1".to_owned());
