@@ -10,18 +10,25 @@ runs alternate between the two sides of a ratio and the median of ``--repeat`` i
 - drop: a 1,000,000-line job whose first connection is dropped at line 900,000, against the same
   job undisturbed (both with ``resume=True``, sync per line): the replayed 900,000 lines are
   skipped and checked in Rust;
+- checkpoint: the same job read whole, against a new stream from a checkpoint at line 900,000
+  (the replayed 900,000 lines skipped and checked in Rust, 100,000 handed out);
 - tail_many: 1,000 jobs of ``--many-lines`` lines each, every job's first connection dropped at
   half its log, against the same jobs undisturbed.
 
-Usage: ``python benches/resume_bench.py [--lines 2000000] [--repeat 5]`` (a release build).
+Usage: ``python benches/resume_bench.py [--lines 2000000] [--repeat 5] [--markdown BENCHMARKS.md]``
+(a release build); the section between ``<!-- resume:begin -->`` and ``<!-- resume:end -->`` of
+the markdown file is replaced (appended if missing).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from synapse_agent_rs.clients.agent import AgentClient, ResumePolicy
 from synapse_agent_rs.testing import FakeAgent
@@ -65,6 +72,7 @@ def main() -> None:
     parser.add_argument('--drop-lines', type=int, default=1_000_000)
     parser.add_argument('--jobs', type=int, default=1000)
     parser.add_argument('--many-lines', type=int, default=1000)
+    parser.add_argument('--markdown', type=Path)
     args = parser.parse_args()
     rows: list[tuple[str, float, float]] = []
     n = args.lines
@@ -87,7 +95,10 @@ def main() -> None:
         policy = ResumePolicy(backoff=0.0, max_backoff=0.0)
 
         def drop_run(dropped: bool) -> float:
-            agent.add_job('big', firehose=m, connections=[{'drop_after_messages': cut}] if dropped else [])
+            # Both sides' first connection is a planned one (the fake's planned output is slower
+            # than its plain firehose): the ratio is the drop's cost, not the fake's.
+            first = {'drop_after_messages': cut} if dropped else {'group': 1}
+            agent.add_job('big', firehose=m, connections=[first])
             stream = client.tail_job_logs('big', protocol='websocket', resume=policy)
             elapsed = timed(lambda: sum(1 for _ in stream), m)
             assert stream.resumes == (1 if dropped else 0)
@@ -101,12 +112,35 @@ def main() -> None:
                 max(1, args.repeat // 2),
             )
         )
+
+        def from_checkpoint(skip: bool) -> float:
+            # The replayed prefix alone: a new stream from a checkpoint taken at line `cut`.
+            agent.add_job('big', firehose=m)
+            if not skip:
+                return timed(lambda: sum(1 for _ in client.tail_job_logs('big', protocol='websocket')), m)
+            stream = client.tail_job_logs('big', protocol='websocket', resume=True)
+            for _ in range(cut):
+                next(stream)
+            checkpoint = stream.checkpoint()
+            stream.close()
+            resumed = client.tail_job_logs('big', protocol='websocket', resume_from=checkpoint)
+            return timed(lambda: sum(1 for _ in resumed), m - cut)
+
+        rows.append(
+            pair(
+                f'{m:,}-line job: whole → only the last {m - cut:,} after a checkpoint (skips {cut:,} in Rust)',
+                lambda: from_checkpoint(False),
+                lambda: from_checkpoint(True),
+                max(1, args.repeat // 2),
+            )
+        )
         jobs = [f'job{i}' for i in range(args.jobs)]
         k = args.many_lines
 
         def many_run(dropped: bool) -> float:
             for job in jobs:
-                agent.add_job(job, firehose=k, connections=[{'drop_after_messages': k // 2}] if dropped else [])
+                first = {'drop_after_messages': k // 2} if dropped else {'group': 1}
+                agent.add_job(job, firehose=k, connections=[first])
             stream = client.tail_many(jobs, protocol='websocket', resume=policy)
             elapsed = timed(lambda: sum(len(b) for _, b in stream.batches()), args.jobs * k)
             assert stream.failures == {}
@@ -120,10 +154,37 @@ def main() -> None:
                 max(1, args.repeat // 2),
             )
         )
-    print('| row | first, s (median) | second, s (median) | ratio |')
-    print('|---|---|---|---|')
-    for name, a, b in rows:
-        print(f'| {name} | {a:.3f} | {b:.3f} | {b / a:.3f}× |')  # noqa: RUF001
+    table = ['| row | first, s (median) | second, s (median) | ratio |', '|---|---|---|---|']
+    table += [f'| {name} | {a:.3f} | {b:.3f} | {b / a:.3f}× |' for name, a, b in rows]  # noqa: RUF001
+    print('\n'.join(table))
+    if args.markdown:
+        write_section(args.markdown, table, args)
+
+
+def write_section(path: Path, table: list[str], args: argparse.Namespace) -> None:
+    """Replaces (or appends) the resume section of ``path``."""
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, check=False)
+    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
+    section = [
+        BEGIN,
+        "### Resume: the cursor's cost, and a drop's",
+        '',
+        f'`python benches/resume_bench.py --lines {args.lines} --repeat {args.repeat}` (release build, commit '
+        f'`{commit.stdout.strip()}`, {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, load average {load} '
+        'on 2 shared cores). Medians; the two sides of each ratio alternate in the same run.',
+        '',
+        *table,
+        END,
+    ]
+    text = path.read_text() if path.exists() else ''
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + '\n'.join(section) + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip('\n') + '\n\n' + '\n'.join(section) + '\n'
+    path.write_text(text)
+
+
+BEGIN, END = '<!-- resume:begin -->', '<!-- resume:end -->'
 
 
 if __name__ == '__main__':

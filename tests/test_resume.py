@@ -398,3 +398,14 @@ def test_tail_many_checkpoint_errors(fake_agent: FakeAgent) -> None:
         with pytest.raises(ValidationError, match='resume'):
             off.checkpoint(JOB)
         off.close()
+
+
+def test_tail_many_checkpoint_after_close_keeps_the_lines_handed_out(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job(JOB, LOG)
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_many([JOB])
+        first = [line for _, line in (next(stream) for _ in range(7))]
+        stream.close()
+        checkpoint = stream.checkpoint(JOB)
+        rest = [line for _, line in client.tail_many([JOB], resume_from={JOB: checkpoint})]
+    assert text(first) + text(rest) == TEXT

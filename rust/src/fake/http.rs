@@ -41,10 +41,7 @@ pub(super) async fn answer(script: Arc<JobScript>, state: &State, tasks: &Tasks)
     let content_type = HeaderValue::from_str(script.content_type()).unwrap_or(HeaderValue::from_static("text/plain"));
     let body = LogBody { rx, _open: state.open_stream() };
     match plan {
-        Some(plan) => {
-            let (wire, cut) = faults::http_wire(&script, &plan);
-            tasks.spawn(produce_wire(wire, cut, Chunks::new(tx, &script.chunk_cuts)));
-        }
+        Some(plan) => tasks.spawn(produce_wire(script.clone(), plan, Chunks::new(tx, &script.chunk_cuts))),
         None => tasks.spawn(produce(script.clone(), Chunks::new(tx, &script.chunk_cuts))),
     }
     let mut response = Response::new(body.boxed());
@@ -84,12 +81,14 @@ async fn produce(script: Arc<JobScript>, mut out: Chunks) {
 }
 
 /// A planned body: the wire up to the cut, then the connection dies; or whole, then the end.
-async fn produce_wire(wire: Vec<u8>, cut: Option<usize>, mut out: Chunks) {
-    let end = cut.unwrap_or(wire.len());
-    if end > 0 && out.send(Bytes::from(wire).slice(..end)).await.is_err() {
-        return;
+async fn produce_wire(script: Arc<JobScript>, plan: faults::ConnPlan, mut out: Chunks) {
+    let mut wire = faults::Wire::http(&script, &plan);
+    while let Some(chunk) = wire.next_chunk() {
+        if !chunk.is_empty() && out.send(Bytes::from(chunk)).await.is_err() {
+            return;
+        }
     }
-    if cut.is_some() {
+    if wire.cut {
         out.abort().await;
     }
 }

@@ -65,10 +65,7 @@ pub(super) async fn answer(
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return reply::detail(status, "this connection is refused (fault)");
         }
-        Some(plan) => {
-            let (wire, cut) = faults::ws_wire(&script, &plan);
-            tasks.spawn(serve_wire(upgrade, wire, cut, state.open_stream()));
-        }
+        Some(plan) => tasks.spawn(serve_wire(upgrade, script, plan, state.open_stream())),
         None => tasks.spawn(serve(upgrade, script, state.open_stream())),
     }
     let mut response = reply::empty(StatusCode::SWITCHING_PROTOCOLS);
@@ -81,15 +78,20 @@ pub(super) async fn answer(
 
 /// A planned session: writes the wire as it is, up to the cut (then drops the connection), or
 /// whole, then waits for the client's close.
-async fn serve_wire(upgrade: OnUpgrade, wire: Vec<u8>, cut: Option<usize>, _open: StreamGuard) {
+async fn serve_wire(upgrade: OnUpgrade, script: Arc<JobScript>, plan: ConnPlan, _open: StreamGuard) {
     use tokio::io::AsyncWriteExt;
     let Ok(upgraded) = upgrade.await else { return };
     let mut io = TokioIo::new(upgraded);
-    let end = cut.unwrap_or(wire.len());
-    if io.write_all(&wire[..end]).await.is_err() || io.flush().await.is_err() {
+    let mut wire = faults::Wire::websocket(&script, &plan);
+    while let Some(chunk) = wire.next_chunk() {
+        if io.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+    if io.flush().await.is_err() {
         return;
     }
-    if cut.is_none() {
+    if !wire.cut {
         let _ = tokio::time::timeout(CLOSE_GRACE, ignore_client(&mut io)).await;
     }
 }

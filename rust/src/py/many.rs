@@ -100,6 +100,18 @@ impl Reader {
             .collect()
     }
 
+    /// Drops the batch being drained (at close), keeping its job's cursor after the lines of it
+    /// handed out.
+    fn stop_current(&mut self) {
+        if let Some(cur) = self.current.as_ref() {
+            if let (Some(_), Ok(at)) = (&cur.marks, self.position(&cur.name)) {
+                let name = Arc::clone(&cur.name);
+                self.cursors.insert(name, at);
+            }
+        }
+        self.current = None;
+    }
+
     /// Notes the cursor of a batch handed out whole.
     fn drained(&mut self, cur: &Current) {
         if let Some((_, end)) = &cur.marks {
@@ -326,7 +338,7 @@ common_methods!(ManyStream, {
     fn close(&self, py: Python<'_>) {
         let many = {
             let mut reader = self.lock(py);
-            reader.current = None;
+            reader.stop_current();
             Arc::clone(&reader.many)
         };
         py.detach(|| many.close());
@@ -452,7 +464,7 @@ common_methods!(AsyncManyStream, {
         self.forget(py);
         let many = {
             let mut reader = self.lock(py);
-            reader.current = None;
+            reader.stop_current();
             Arc::clone(&reader.many)
         };
         py.detach(|| many.close());

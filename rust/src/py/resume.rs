@@ -46,7 +46,14 @@ fn duration(py: Python<'_>, value: f64, name: &str, zero: bool) -> PyResult<Dura
 impl ResumePolicy {
     #[new]
     #[pyo3(signature = (*, attempts=10, deadline=300.0, backoff=0.2, max_backoff=10.0, jitter=0.5))]
-    fn new(py: Python<'_>, attempts: u32, deadline: f64, backoff: f64, max_backoff: f64, jitter: f64) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        attempts: u32,
+        deadline: f64,
+        backoff: f64,
+        max_backoff: f64,
+        jitter: f64,
+    ) -> PyResult<Self> {
         let policy = spec::ResumePolicy {
             attempts,
             deadline: duration(py, deadline, "deadline", false)?,

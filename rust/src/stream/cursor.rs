@@ -244,20 +244,15 @@ pub fn decode_checkpoint(job_id: &str, text: &str) -> Result<Position> {
         return Err(bad("unknown version"));
     }
     let bytes = u64::from_str_radix(bytes, 16).map_err(|_| bad("bad length"))?;
-    let digest: [u8; 16] = URL_SAFE_NO_PAD
-        .decode(digest)
-        .ok()
-        .and_then(|d| d.try_into().ok())
-        .ok_or_else(|| bad("bad hash"))?;
+    let digest: [u8; 16] =
+        URL_SAFE_NO_PAD.decode(digest).ok().and_then(|d| d.try_into().ok()).ok_or_else(|| bad("bad hash"))?;
     let named = match job.strip_prefix('~') {
         Some(hash) => hash == job_name_hash(job_id),
         None => job == job_id,
     };
     if !named {
         let shown = if job.starts_with('~') { "a job with a long id".to_owned() } else { format!("job {job:?}") };
-        return Err(Error::InvalidArgument(format!(
-            "resume_from is a checkpoint of {shown}, not of job {job_id:?}"
-        )));
+        return Err(Error::InvalidArgument(format!("resume_from is a checkpoint of {shown}, not of job {job_id:?}")));
     }
     let at = Position { bytes, digest: u128::from_be_bytes(digest) };
     if bytes == 0 && at != Position::start() {
@@ -285,10 +280,7 @@ struct LedgerState {
 impl Ledger {
     /// A ledger starting at `origin`.
     pub fn new(enabled: bool, origin: Position) -> Self {
-        Self {
-            inner: Mutex::new(LedgerState { marks: std::collections::VecDeque::new(), origin }),
-            enabled,
-        }
+        Self { inner: Mutex::new(LedgerState { marks: std::collections::VecDeque::new(), origin }), enabled }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LedgerState> {

@@ -158,7 +158,8 @@ fn run_schedules(seed: u64, count: u32) -> Tally {
         let (text, outcome) = drain(spec);
         let last = served.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
         let last_plan = plans.get(last);
-        let context = format!("seed {seed} schedule {n}: {protocol:?} {plans:?} lines {lines:?} took {:?}", started.elapsed());
+        let context =
+            format!("seed {seed} schedule {n}: {protocol:?} {plans:?} lines {lines:?} took {:?}", started.elapsed());
         match outcome {
             Ok(()) => {
                 assert_eq!(text, text_of(&lines, last_plan), "{context}");
@@ -176,7 +177,10 @@ fn run_schedules(seed: u64, count: u32) -> Tally {
             Err(e) => {
                 assert!(e.transient(), "{e}: {context}");
                 assert!(e.to_string().contains("gave up resuming"), "{e}: {context}");
-                assert!(full.starts_with(&text) || plans.iter().any(|p| text_of(&lines, Some(p)).starts_with(&text)), "{context}");
+                assert!(
+                    full.starts_with(&text) || plans.iter().any(|p| text_of(&lines, Some(p)).starts_with(&text)),
+                    "{context}"
+                );
                 tally.gave_up += 1;
             }
         }
