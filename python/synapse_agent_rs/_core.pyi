@@ -17,6 +17,7 @@ __all__ = [
     'LineStream',
     'ManyIter',
     'ManyStream',
+    'ResumePolicy',
     '__version__',
     'http_to_websocket_url',
     'path_segment',
@@ -135,15 +136,15 @@ class ResumePolicy:
     through); waits grow from ``backoff`` (doubling) to ``max_backoff``, ``jitter`` of each at random.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         attempts: int = 10,
         deadline: float = 300.0,
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         jitter: float = 0.5,
-    ) -> None: ...
+    ) -> ResumePolicy: ...
     @property
     def attempts(self) -> int: ...
     @property
@@ -154,7 +155,7 @@ class ResumePolicy:
     def max_backoff(self) -> float: ...
     @property
     def jitter(self) -> float: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class LineStream:
