@@ -55,7 +55,8 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
     log = [f'step {i} ✓' for i in range(3000)]
     database = tmp_path / 'logs.db'
     with FakeAgent('example-token') as fake:
-        fake.add_job('raysubmit_abc123', log, pace=3000)
+        # Silent after its lines: the ingester never ends by itself, so every round ends with its kill.
+        fake.add_job('raysubmit_abc123', log, pace=1000, fault='silence')
         env = {**os.environ, 'SYNAPSE_AGENT_URL': fake.url, 'SYNAPSE_AGENT_TOKEN': 'example-token'}
         command = [sys.executable, str(EXAMPLES / 'ingest_to_sqlite.py'), str(database), 'raysubmit_abc123']
 
@@ -79,9 +80,10 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
                 child.send_signal(signal.SIGKILL)
                 kills += 1
             child.wait(timeout=30)
+        fake.add_job('raysubmit_abc123', log)  # the job completes now
         done = subprocess.run(command, cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
-    assert kills >= 2, 'the ingester was killed mid-way at least twice'
+    assert kills == 3, 'the ingester was killed (SIGKILL) three times'
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute('SELECT seq, line FROM lines ORDER BY seq').fetchall()
     assert [line for _, line in rows] == log, 'every line stored exactly once, in order'
