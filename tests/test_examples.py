@@ -52,11 +52,11 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
 
     from synapse_agent_rs.testing import FakeAgent
 
-    log = [f'step {i} ✓' for i in range(3000)]
+    log = [f'step {i} ✓' for i in range(6000)]
     database = tmp_path / 'logs.db'
     with FakeAgent('example-token') as fake:
         # Silent after its lines: the ingester never ends by itself, so every round ends with its kill.
-        fake.add_job('raysubmit_abc123', log, pace=1000, fault='silence')
+        fake.add_job('raysubmit_abc123', log, pace=2000, fault='silence')
         env = {**os.environ, 'SYNAPSE_AGENT_URL': fake.url, 'SYNAPSE_AGENT_TOKEN': 'example-token'}
         command = [sys.executable, str(EXAMPLES / 'ingest_to_sqlite.py'), str(database), 'raysubmit_abc123']
 
@@ -69,21 +69,25 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
                 except sqlite3.OperationalError:  # the table is not there yet
                     return 0
 
-        kills = 0
-        for round_ in range(3):
+        kills, mid_way = 0, 0
+        for _ in range(3):
             child = subprocess.Popen(command, cwd=EXAMPLES, env=env)
-            before = stored()
-            deadline = time.monotonic() + 60
-            while stored() <= before + 200 * (round_ + 1) and time.monotonic() < deadline and child.poll() is None:
-                time.sleep(0.02)
-            if child.poll() is None:
-                child.send_signal(signal.SIGKILL)
-                kills += 1
-            child.wait(timeout=30)
+            try:
+                before = stored()
+                deadline = time.monotonic() + 20
+                while stored() <= before + 150 and time.monotonic() < deadline and child.poll() is None:
+                    time.sleep(0.02)
+            finally:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGKILL)
+                    kills += 1
+                child.wait(timeout=30)
+            mid_way += stored() < len(log)
         fake.add_job('raysubmit_abc123', log)  # the job completes now
         done = subprocess.run(command, cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
     assert kills == 3, 'the ingester was killed (SIGKILL) three times'
+    assert mid_way >= 2, 'at least two kills fell in the middle of the log'
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute('SELECT seq, line FROM lines ORDER BY seq').fetchall()
     assert [line for _, line in rows] == log, 'every line stored exactly once, in order'

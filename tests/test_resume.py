@@ -409,3 +409,13 @@ def test_tail_many_checkpoint_after_close_keeps_the_lines_handed_out(fake_agent:
         checkpoint = stream.checkpoint(JOB)
         rest = [line for _, line in client.tail_many([JOB], resume_from={JOB: checkpoint})]
     assert text(first) + text(rest) == TEXT
+
+
+def test_tail_many_logs_each_attempt(fake_agent: FakeAgent, caplog: pytest.LogCaptureFixture) -> None:
+    fake_agent.add_job(JOB, LOG, connections=[{'drop_after_messages': 5}, {'refuse': 503}])
+    with caplog.at_level(logging.INFO, logger='synapse_agent_rs'), AgentClient(fake_agent.url, TOKEN) as client:
+        lines = [line for _, line in client.tail_many([JOB], protocol='websocket', resume=FAST)]
+    assert text(lines) == TEXT
+    attempts = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and 'attempt' in r.getMessage()]
+    assert len(attempts) == 2 and all(JOB in m for m in attempts), attempts
+    assert any(r.levelno == logging.INFO and 'replay matched' in r.getMessage() for r in caplog.records)

@@ -142,6 +142,8 @@ impl Cursor {
             if let Some(start) = &mut self.start {
                 (0..self.pos).for_each(|i| start.line(self.batch.get(i)));
             }
+            // The batch is gone: the cursor is the start just moved, not the batch's end.
+            self.end = None;
         }
         self.batch = Batch::default();
         self.pos = 0;

@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::stream::cursor::{self, Position, Running};
 use crate::stream::many::{Event, Many, Next};
 use crate::stream::queue::Batch;
+use crate::stream::stats::Level;
 
 /// Ends kept in `.ended`: the oldest are forgotten beyond this, so a long `follow_jobs` stays bounded.
 const MAX_ENDED: usize = 10_000;
@@ -151,7 +152,12 @@ impl Reader {
             match self.many.next() {
                 Next::Empty => return Ok(Step::Empty),
                 Next::Idle => return Ok(Step::Done),
-                Next::Item(item) => match item.event {
+                Next::Item(mut item) => match {
+                    if let Some(notes) = item.notes.take() {
+                        log_notes(py, &item.job, notes);
+                    }
+                    item.event
+                } {
                     Event::Batch(batch) => {
                         let job = PyString::new(py, &item.job).unbind();
                         let (key, marks, name) = (item.key, item.marks, item.job);
@@ -193,6 +199,21 @@ impl Reader {
             }
         }
         Ok(failures)
+    }
+}
+
+/// Writes a stream's records (resume attempts) under the `synapse_agent_rs` logger.
+fn log_notes(py: Python<'_>, job: &str, notes: Vec<(Level, String)>) {
+    let logger = py.import("logging").and_then(|logging| logging.call_method1("getLogger", ("synapse_agent_rs",)));
+    let Ok(logger) = logger else { return };
+    for (level, message) in notes {
+        let method = match level {
+            Level::Info => "info",
+            Level::Warning => "warning",
+        };
+        if let Err(e) = logger.call_method1(method, (format!("log stream of job {job}: {message}"),)) {
+            e.write_unraisable(py, None);
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use crate::runtime;
 use crate::stream::cursor::{Position, Running};
 use crate::stream::queue::{self, Batch, Budget, Take, Wake};
 use crate::stream::spec::TailSpec;
+use crate::stream::stats::Level;
 use crate::stream::tail::{self, Tail};
 
 /// Bounds shared by all the streams of one [`Many`].
@@ -55,6 +56,8 @@ pub struct Item {
     pub event: Event,
     /// Where a batch starts and ends in its job's text, when the streams keep a cursor.
     pub marks: Option<(Running, Running)>,
+    /// The stream's log records (resume attempts) since its last item.
+    pub notes: Option<Vec<(Level, String)>>,
 }
 
 /// What [`Many::next`] found.
@@ -248,17 +251,19 @@ impl Many {
                 Take::Batch(batch) => {
                     let job = Arc::clone(&entry.job);
                     let marks = entry.tail.ledger.taken();
+                    let notes = entry.tail.consumer.stats().take_notes();
                     self.arm(key, &entry.tail);
-                    return Next::Item(Item { key, job, event: Event::Batch(batch), marks });
+                    return Next::Item(Item { key, job, event: Event::Batch(batch), marks, notes });
                 }
                 Take::Empty => self.arm(key, &entry.tail),
                 Take::End(outcome) => {
+                    let notes = entry.tail.consumer.stats().take_notes();
                     let entry = streams.by_key.remove(&key);
                     let job = entry.map_or_else(|| Arc::from(""), |e| e.job);
                     streams.by_job.remove(&job);
                     drop(streams);
                     self.signal.lock().live -= 1;
-                    return Next::Item(Item { key, job, event: Event::End(outcome), marks: None });
+                    return Next::Item(Item { key, job, event: Event::End(outcome), marks: None, notes });
                 }
             }
         }
