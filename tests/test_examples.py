@@ -55,8 +55,6 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
     log = [f'step {i} ✓' for i in range(6000)]
     database = tmp_path / 'logs.db'
     with FakeAgent('example-token') as fake:
-        # Silent after its lines: the ingester never ends by itself, so every round ends with its kill.
-        fake.add_job('raysubmit_abc123', log, pace=2000, fault='silence')
         env = {**os.environ, 'SYNAPSE_AGENT_URL': fake.url, 'SYNAPSE_AGENT_TOKEN': 'example-token'}
         command = [sys.executable, str(EXAMPLES / 'ingest_to_sqlite.py'), str(database), 'raysubmit_abc123']
 
@@ -70,12 +68,16 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
                     return 0
 
         kills, mid_way = 0, 0
-        for _ in range(3):
+        for round_ in range(3):
+            # A running job: its log so far, then silence (the ingester never ends by itself);
+            # the kill comes 150 lines into the round, or once the ingester has it all.
+            grown = 1500 * (round_ + 1)
+            fake.add_job('raysubmit_abc123', log[:grown], pace=3000, fault='silence')
             child = subprocess.Popen(command, cwd=EXAMPLES, env=env)
             try:
                 before = stored()
-                deadline = time.monotonic() + 20
-                while stored() <= before + 150 and time.monotonic() < deadline and child.poll() is None:
+                deadline = time.monotonic() + 30
+                while before + 150 >= stored() < grown and time.monotonic() < deadline and child.poll() is None:
                     time.sleep(0.02)
             finally:
                 if child.poll() is None:
@@ -87,7 +89,7 @@ def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) ->
         done = subprocess.run(command, cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
     assert kills == 3, 'the ingester was killed (SIGKILL) three times'
-    assert mid_way >= 2, 'at least two kills fell in the middle of the log'
+    assert mid_way == 3, 'every kill fell in the middle of the log'
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute('SELECT seq, line FROM lines ORDER BY seq').fetchall()
     assert [line for _, line in rows] == log, 'every line stored exactly once, in order'
