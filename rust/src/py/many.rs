@@ -152,12 +152,7 @@ impl Reader {
             match self.many.next() {
                 Next::Empty => return Ok(Step::Empty),
                 Next::Idle => return Ok(Step::Done),
-                Next::Item(mut item) => match {
-                    if let Some(notes) = item.notes.take() {
-                        log_notes(py, &item.job, notes);
-                    }
-                    item.event
-                } {
+                Next::Item(mut item) => match logged_event(py, &mut item) {
                     Event::Batch(batch) => {
                         let job = PyString::new(py, &item.job).unbind();
                         let (key, marks, name) = (item.key, item.marks, item.job);
@@ -200,6 +195,14 @@ impl Reader {
         }
         Ok(failures)
     }
+}
+
+/// The event of an item, its stream's records written first.
+fn logged_event(py: Python<'_>, item: &mut crate::stream::many::Item) -> Event {
+    if let Some(notes) = item.notes.take() {
+        log_notes(py, &item.job, notes);
+    }
+    std::mem::replace(&mut item.event, Event::End(Ok(())))
 }
 
 /// Writes a stream's records (resume attempts) under the `synapse_agent_rs` logger.
