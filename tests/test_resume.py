@@ -419,3 +419,43 @@ def test_tail_many_logs_each_attempt(fake_agent: FakeAgent, caplog: pytest.LogCa
     attempts = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and 'attempt' in r.getMessage()]
     assert len(attempts) == 2 and all(JOB in m for m in attempts), attempts
     assert any(r.levelno == logging.INFO and 'replay matched' in r.getMessage() for r in caplog.records)
+
+
+def test_follow_jobs_starts_a_job_from_its_checkpoint(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job(JOB, LOG, connections=[{'drop_after_bytes': 250}])
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        first = client.tail_job_logs(JOB, resume=True)
+        head = [next(first) for _ in range(9)]
+        checkpoint = first.checkpoint()
+        first.close()
+        rest: list[str] = []
+        with client.follow_jobs(interval=0.05, resume=FAST, resume_from={JOB: checkpoint}) as stream:
+            for job, item in stream.events():
+                assert job == JOB
+                if isinstance(item, list):
+                    rest.extend(item)
+                else:
+                    assert item is None
+                    break
+            assert stream.checkpoint(JOB) == stream.checkpoints()[JOB]
+    assert text(head) + text(rest) == TEXT
+
+
+def test_async_tail_many_checkpoints(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job(JOB, LOG, connections=[{'drop_after_messages': 4}])
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
+            stream = client.tail_many([JOB], resume=FAST)
+            head = []
+            async for _, line in stream:
+                head.append(line)
+                if len(head) == 12:
+                    break
+            checkpoints = stream.checkpoints()
+            await stream.aclose()
+            rest = [line async for _, line in client.tail_many([JOB], resume_from=checkpoints)]
+            return head, rest
+
+    head, rest = asyncio.run(main())
+    assert text(head) + text(rest) == TEXT
