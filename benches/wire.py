@@ -30,7 +30,8 @@ PACE_LINES = 1000  # the memory row's consumer sleeps PACE_SECONDS every PACE_LI
 PACE_SECONDS = 0.001
 WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 COMPLETE_EVENT = b'{"type":"complete"}'
-_JOB_RE = re.compile(r'bench-(ws|sse|plain)-([0-9]{1,12})')
+# An optional `-<n>` suffix names copies of one stream (distinct job ids for `tail_many`).
+_JOB_RE = re.compile(r'bench-(ws|sse|plain)-([0-9]{1,12})(?:-[0-9]{1,6})?')
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Ingest job logs into a file sink, a batch at a time (one write per batch, not per line).
 
-python examples/ingest_to_file.py OUTPUT.jsonl
+python examples/ingest_to_file.py OUTPUT.jsonl [JOB_ID ...]
+
+Without job ids: every job the agent lists (a FakeAgent: 3 jobs of 20,000 lines).
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ def ingest(client: AgentClient, job_ids: list[str], sink: Path) -> dict[str, int
 
 def main() -> None:
     sink = Path(sys.argv[1] if len(sys.argv) > 1 else 'logs.jsonl')
-    jobs = {f'train-{i}': [f'step {j} of train-{i}' for j in range(20_000)] for i in range(3)}
-    with agent(jobs) as (url, token), AgentClient(url, token) as client:
-        # Big logs: lift the line limit, keep a bounded read-ahead.
+    given = sys.argv[2:]
+    names = given or [f'train-{i}' for i in range(3)]
+    jobs = {job_id: [f'step {j} of {job_id}' for j in range(20_000)] for job_id in names}
+    with agent(jobs, given=bool(given)) as (url, token, job_ids), AgentClient(url, token) as client:
+        # Whole logs: tail_job_logs keeps the SDK's limits (10,000 messages, 50,000 HTTP lines),
+        # so lift the counts and keep a bounded read-ahead.
         client.stream_limits = StreamLimits(max_lines=None, max_messages=None, max_bytes=None, queue_size=4096)
-        written = ingest(client, list(jobs), sink)
+        written = ingest(client, job_ids, sink)
     print(f'wrote {sum(written.values())} lines of {len(written)} jobs to {sink}')
 
 

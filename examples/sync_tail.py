@@ -1,6 +1,9 @@
 """Tail one job's log with the blocking client, and see what the stream did.
 
-python examples/sync_tail.py [job_id]
+python examples/sync_tail.py [JOB_ID]
+
+Against a real agent (``SYNAPSE_AGENT_URL``, ``SYNAPSE_AGENT_TOKEN``) without JOB_ID: the first
+job it lists.
 """
 
 from __future__ import annotations
@@ -15,11 +18,20 @@ from synapse_agent_rs.clients.exceptions import ClientError
 
 
 def main() -> int:
-    job_id = sys.argv[1] if len(sys.argv) > 1 else 'raysubmit_example'
+    given = sys.argv[1:2]
+    job_id = given[0] if given else 'raysubmit_example'
     # Our records (stream opened over which protocol, fallbacks) on the standard logging module.
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger('synapse_agent_rs').setLevel(logging.DEBUG)
-    with agent({job_id: [f'epoch {i}: loss={1 / (i + 1):.3f}' for i in range(5)]}) as (url, token):
+    with agent({job_id: [f'epoch {i}: loss={1 / (i + 1):.3f}' for i in range(5)]}, given=bool(given)) as (
+        url,
+        token,
+        job_ids,
+    ):
+        if not job_ids:
+            print('the agent lists no job', file=sys.stderr)
+            return 1
+        job_id = job_ids[0]
         with AgentClient(url, token) as client:
             print('health:', client.health_check())
             try:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,7 +67,8 @@ def test_tail_many_jobs_prefixes_and_fails_if_one_fails(agent: FakeAgent) -> Non
     lines = out.stdout.splitlines()
     assert sorted(lines) == ['[job-a] a0', '[job-a] a1', '[job-a] a2', '[job-b] b0', '[job-b] b1', '[job-bad] x0']
     assert [line for line in lines if line.startswith('[job-a]')] == ['[job-a] a0', '[job-a] a1', '[job-a] a2']
-    assert 'job-bad: ServerError (500)' in out.stderr and 'the job crashed' in out.stderr
+    assert 'job job-bad: ' in out.stderr and '(500 ServerError)' in out.stderr and 'the job crashed' in out.stderr
+    assert out.stderr.count('job-bad') == 1 and len(out.stderr.splitlines()) == 1
 
     ok = run('tail', 'job-a', 'job-b', url=agent.url)
     assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 5
@@ -82,9 +86,19 @@ def test_tail_json(agent: FakeAgent) -> None:
     ]
     end = [r for r in records if r['job_id'] == 'job-bad' and 'end' in r]
     assert end == [
-        {'job_id': 'job-bad', 'end': 'failed', 'error': 'ServerError', 'status_code': 500, 'detail': end[0]['detail']}
+        {
+            'job_id': 'job-bad',
+            'end': 'failed',
+            'error': 'ServerError',
+            'status_code': 500,
+            'message': end[0]['message'],
+            'detail': end[0]['detail'],
+        }
     ]
-    assert 'the job crashed' in end[0]['detail']
+    assert 'the job crashed' in end[0]['message'] and 'the job crashed' in json.dumps(end[0]['detail'])
+    missing = run('tail', 'nope', '--json', url=agent.url)
+    (record,) = [json.loads(line) for line in missing.stdout.splitlines()]
+    assert record['detail'] == {'detail': 'Job not found'}  # the agent's JSON body, as JSON
 
 
 def test_missing_settings_are_usage_errors(agent: FakeAgent) -> None:
@@ -95,13 +109,13 @@ def test_missing_settings_are_usage_errors(agent: FakeAgent) -> None:
     bad = run('tail', 'job-a', '--protocol', 'smoke-signals', url=agent.url)
     assert bad.returncode == 2
     invalid = run('tail', '../../etc', url=agent.url)
-    assert invalid.returncode == 1 and 'ValidationError (400)' in invalid.stderr
+    assert invalid.returncode == 2 and "(got '../../etc')" in invalid.stderr and 'ValidationError' not in invalid.stderr
 
 
 def test_the_token_is_never_echoed(agent: FakeAgent, tmp_path: Path) -> None:
     secret = 'sekrit-token-4f9a'
     out = run('tail', 'job-a', url=agent.url, token=secret)
-    assert out.returncode == 1 and 'AuthenticationError (401)' in out.stderr
+    assert out.returncode == 1 and '(401 AuthenticationError)' in out.stderr and 'SYNAPSE_AGENT_TOKEN' in out.stderr
     assert secret not in out.stdout + out.stderr
     listing = run('jobs', url=agent.url, token=secret)
     assert listing.returncode == 1 and secret not in listing.stdout + listing.stderr
@@ -205,6 +219,279 @@ def test_bench_against_a_running_fake_agent() -> None:
         for i in range(4):
             agent.add_job(f'j{i}', firehose=50)
         agent.add_job('finished', firehose=50, status='SUCCEEDED')
-        out = run('bench', '--url', agent.url, '--json', url=None, token=None)
+        no_token = run('bench', '--url', agent.url, '--json', url=None, token=None)
+        out = run('bench', '--url', agent.url, '--json', url=None, token='any-token')
+    assert no_token.returncode == 2 and 'no agent token' in no_token.stderr and not no_token.stdout
     summary = json.loads(out.stdout)
     assert out.returncode == 0 and (summary['jobs'], summary['lines']) == (4, 200)
+
+
+# --- issue 16: first contact -------------------------------------------------------------------
+
+BAD_INPUT = [
+    # (arguments, environment: url, token; expected exit status)
+    (['tail', 'job-a', '--timeout', 'soon'], 'agent', TOKEN, 2),
+    (['tail', 'job-a', '--timeout', '-1'], 'agent', TOKEN, 2),
+    (['tail', 'job-a', '--timeout', 'nan'], 'agent', TOKEN, 2),
+    (['tail', 'job a'], 'agent', TOKEN, 2),
+    (['tail', 'job-a', '--url', 'agent.example.com'], None, TOKEN, 2),
+    (['tail', 'job-a', '--url', 'ftp://agent.example.com'], None, TOKEN, 2),
+    (['tail', 'job-a', '--url', 'http://'], None, TOKEN, 2),
+    (['tail', 'job-a', '--max-lines', '0'], 'agent', TOKEN, 2),
+    (['tail', 'job-a', '--protocol', 'carrier-pigeon'], 'agent', TOKEN, 2),
+    (['tail', 'job-a'], 'agent', '', 2),
+    (['tail', 'job-a', '--token-file', '/nonexistent/token'], 'agent', None, 2),
+    (['tail', 'job-a', '--token-file', 'NOT_UTF8'], 'agent', None, 2),
+    (['tail', 'job-a'], 'agent', 'wrong-token', 1),
+    (['tail', 'job-a'], 'http://127.0.0.1:9', TOKEN, 1),
+    (['tail', 'no-such-job'], 'agent', TOKEN, 1),
+    (['follow', '--interval', '0'], 'agent', TOKEN, 2),
+    (['follow', '--interval', 'x'], 'agent', TOKEN, 2),
+    (['follow'], None, TOKEN, 2),
+    (['follow', '--url', 'agent.example.com'], None, TOKEN, 2),
+    (['jobs', '--url', 'agent.example.com'], None, TOKEN, 2),
+    (['jobs'], 'agent', 'wrong-token', 1),
+    (['jobs'], 'http://127.0.0.1:9', TOKEN, 1),
+    (['nodes'], None, TOKEN, 2),
+    (['tasks', '--token-file', 'NOT_UTF8'], 'agent', None, 2),
+    (['serve'], 'agent', None, 2),
+    (['fake-agent', '--port', 'IN_USE'], None, None, 1),
+    (['fake-agent', '--port', '70000'], None, None, 2),
+    (['fake-agent', '--host', '256.1.1.1'], None, None, 2),
+    (['fake-agent', '--rate', '-5'], None, None, 2),
+    (['fake-agent', '--jobs', '-1'], None, None, 2),
+    (['fake-agent', '--lines', 'many'], None, None, 2),
+    (['bench', '--lines', '-5'], None, None, 2),
+    (['bench', '--jobs', '-1'], None, None, 2),
+    (['bench', '--url', 'http://127.0.0.1:9'], None, None, 2),
+    (['bench', '--url', 'agent.example.com'], None, TOKEN, 2),
+    (['bench', '--url', 'http://127.0.0.1:9'], None, TOKEN, 1),
+    (['bench', '--url', 'http://127.0.0.1:9', '--token-file', 'NOT_UTF8'], None, None, 2),
+    (['bench', '--token-file', '/dev/null'], None, None, 2),
+    (['no-such-command'], None, None, 2),
+    ([], None, None, 2),
+]
+
+
+@pytest.mark.parametrize(('args', 'url', 'token', 'status'), BAD_INPUT, ids=[' '.join(c[0]) for c in BAD_INPUT])
+def test_every_failure_is_one_line_with_its_exit_status(
+    agent: FakeAgent, tmp_path: Path, args: list[str], url: str | None, token: str | None, status: int
+) -> None:
+    not_utf8 = tmp_path / 'token'
+    not_utf8.write_bytes(b'\xff\xfe secret \x80')
+    port = agent.url.rsplit(':', 1)[1]
+    args = [{'NOT_UTF8': str(not_utf8), 'IN_USE': port}.get(a, a) for a in args]
+    out = run(*args, url=agent.url if url == 'agent' else url, token=token)
+    assert 'Traceback' not in out.stderr
+    assert out.returncode == status, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith('synapse-agent-rs'), out.stderr
+    assert "{'" not in out.stderr and 'base_url' not in out.stderr  # no Python repr of a body, our flag names
+    if 'NOT_UTF8' in ' '.join(args) or str(not_utf8) in args:
+        assert str(not_utf8) in out.stderr and 'secret' not in out.stderr and 'UTF-8' in out.stderr
+    if 'IN_USE' in args or port in args:
+        assert port in out.stderr and '--port' in out.stderr
+
+
+def test_tail_gives_the_whole_log_by_default(agent: FakeAgent) -> None:
+    """Defect 1: 60,000 lines, over the SDK's 10,000 messages and 50,000 HTTP lines."""
+    agent.add_job('big', firehose=60_000)
+    for protocol in ('websocket', 'http'):
+        out = run('tail', 'big', '--protocol', protocol, url=agent.url)
+        assert (out.returncode, out.stderr) == (0, '')
+        assert out.stdout.count('\n') == 60_000
+    limited = run('tail', 'big', '--max-lines', '100', url=agent.url)
+    assert limited.returncode == 1 and limited.stdout.count('\n') == 100
+    assert '(429 StreamLimitExceededError)' in limited.stderr and '--max-lines' in limited.stderr
+
+
+def on_a_terminal(*args: str, url: str, extra: dict[str, str] | None = None) -> bytes:
+    """What the command writes to a terminal (a pseudo-terminal as stdout)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(COMMAND), *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env={**env(url), **(extra or {})},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the writer side is closed and everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b''.join(chunks)
+    finally:
+        os.close(leader)
+
+
+HOSTILE = [
+    'title \x1b]0;pwned\x07',
+    'clip \x1b]52;c;ZXZpbA==\x07',
+    'clear \x1b[2J',
+    'bell \x07',
+    'c1 \x9b31m',
+    'tab\tok',
+]
+
+
+def test_control_sequences_are_neutralised_on_a_terminal_only(agent: FakeAgent) -> None:
+    agent.add_job('hostile', HOSTILE)
+    shown = on_a_terminal('tail', 'hostile', url=agent.url).decode()
+    assert '\x1b' not in shown and '\x07' not in shown and '\x9b' not in shown
+    assert 'title \\x1b]0;pwned\\x07' in shown and 'clear \\x1b[2J' in shown and 'c1 \\x9b31m' in shown
+    assert 'tab\tok' in shown
+    piped = run('tail', 'hostile', url=agent.url)
+    assert piped.stdout == ''.join(f'{line}\n' for line in HOSTILE)  # exact
+    as_json = run('tail', 'hostile', '--json', url=agent.url)
+    assert [json.loads(r)['line'] for r in as_json.stdout.splitlines()[:-1]] == HOSTILE
+
+
+def test_job_prefixes_are_coloured_on_a_terminal_unless_no_color(agent: FakeAgent) -> None:
+    coloured = on_a_terminal('tail', 'job-a', 'job-b', url=agent.url)
+    assert b'\x1b[' in coloured and b'[job-a]\x1b[0m a0' in coloured
+    plain = on_a_terminal('tail', 'job-a', 'job-b', url=agent.url, extra={'NO_COLOR': '1'})
+    assert b'\x1b' not in plain and b'[job-a] a0' in plain
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal: what ``records_table`` prints there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_table_cells_are_text_never_markup() -> None:
+    from synapse_agent_rs.cli._output import records_table
+
+    rows = [{'job_id': 'j1', 'entrypoint': 'python x.py [/bold] --tags [prod]', 'note': 'bell\x07 [red]x[/red]'}]
+    for stream in (io.StringIO(), Terminal()):
+        records_table(rows, stream)
+        text = stream.getvalue()
+        assert '[/bold] --tags [prod]' in text and '[red]x[/red]' in text
+    assert '\x07' not in text and '\\x07' in text
+
+
+def test_conventions(agent: FakeAgent) -> None:
+    version = run('--version')
+    assert version.returncode == 0 and re.fullmatch(r'synapse-agent-rs \d+\.\d+\.\d+\S*\n', version.stdout)
+    for command in ('tail', 'follow', 'jobs', 'fake-agent', 'bench'):
+        text = run(command, '--help').stdout
+        assert '``' not in text and ':class:' not in text and ':meth:' not in text
+    tail_help = run('tail', '--help').stdout
+    assert '(default: 30.0)' in tail_help and '(default: auto)' in tail_help and '(default: 64)' in tail_help
+    proc = subprocess.Popen(
+        [str(COMMAND), 'fake-agent', '--jobs', '1'], env=env(None, None), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first = read_until(proc, 'export SYNAPSE_AGENT_URL=')[0]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert first.endswith('with 1 running job')
+
+
+def test_output_errors_are_one_line(agent: FakeAgent) -> None:
+    full = subprocess.run(
+        f'{COMMAND} jobs > /dev/full', shell=True, env=env(agent.url), capture_output=True, text=True, timeout=60
+    )
+    assert full.returncode == 1 and 'Traceback' not in full.stderr
+    assert full.stderr.strip() == 'synapse-agent-rs jobs: cannot write to stdout: No space left on device'
+    closed = subprocess.run(
+        f'{COMMAND} tail job-a >&-', shell=True, env=env(agent.url), capture_output=True, text=True, timeout=60
+    )
+    assert closed.returncode == 1 and 'Traceback' not in closed.stderr and len(closed.stderr.splitlines()) == 1
+    head = subprocess.run(
+        f'{COMMAND} tail big | head -1', shell=True, env=env(agent.url), capture_output=True, text=True, timeout=60
+    )
+    assert 'Traceback' not in head.stderr and 'Exception ignored' not in head.stderr
+
+
+# --- follow: the job listing fails (issue 16, defect 2) ---
+
+
+@pytest.mark.parametrize(
+    ('status', 'url_path', 'token', 'words'),
+    [
+        (401, '', 'wrong-token', 'token'),
+        (403, '', TOKEN, 'token'),
+        (404, 'not-an-agent/', TOKEN, 'URL'),
+    ],
+)
+def test_follow_ends_at_once_when_the_listing_cannot_work(
+    agent: FakeAgent, status: int, url_path: str, token: str, words: str
+) -> None:
+    if status == 403:
+        agent.set_response('GET', 'jobs/', 403, {'detail': 'not allowed'})
+    out = run('follow', '--interval', '0.1', url=agent.url.rstrip('/') + '/' + url_path, token=token)
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert f'({status} ' in lines[0] and words in lines[0]
+    assert token not in out.stderr
+    assert out.stdout == ''
+
+
+def test_follow_reports_transient_listing_failures_once_and_retries(agent: FakeAgent) -> None:
+    agent.set_response('GET', 'jobs/', 500, {'detail': 'agent is sick'})
+    proc = subprocess.Popen(
+        [str(COMMAND), 'follow', '--interval', '0.05'],
+        env=env(agent.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert 'retrying' in first and '(500 ' in first
+        calls = lambda: sum(1 for r in agent.requests() if r['path'].endswith('/jobs/'))  # noqa: E731
+        deadline = time.monotonic() + 20
+        while calls() < 4:
+            assert time.monotonic() < deadline, 'polling stopped'
+            time.sleep(0.05)
+        # The built-in listing answers again (a 200 answer replaces the 500).
+        agent.set_response('GET', 'jobs/', 200, [{'job_id': 'job-a', 'status': 'RUNNING'}])
+        assert 'works again' in proc.stderr.readline()
+        read_until(proc, '[job-a] a2')
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert 'agent is sick' not in err, 'reported once, not per failed poll'
+    assert '1 job' in err and '3 lines' in err
+    assert 'Traceback' not in err
+
+
+def test_follow_max_followed_caps_the_streams_and_says_how_many_waited() -> None:
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job('job-slow', [f's{i}' for i in range(1000)], pace=2.0)  # holds the one slot
+        agent.add_job('job-other', ['o0', 'o1'])
+        proc = subprocess.Popen(
+            [str(COMMAND), 'follow', '--interval', '0.1', '--max-followed', '1'],
+            env=env(agent.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            seen = read_until(proc, 's1')
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130
+        assert 'o0' not in '\n'.join(seen) + out
+        assert '1 more listed job waited for a slot' in err and 'Traceback' not in err
+        assert run('follow', '--max-followed', '0', url=agent.url).returncode == 2

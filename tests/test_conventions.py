@@ -54,8 +54,22 @@ def established_to(port: int) -> int:
 
 
 def test_stream_types_are_public_documented_and_report_protocol_state_and_counters(fake_agent: FakeAgent) -> None:
-    assert streams.__all__ == ['AsyncLineStream', 'BatchIter', 'LineStream']
-    for cls in (LineStream, AsyncLineStream, BatchIter):
+    assert streams.__all__ == [
+        'ArrowBatch',
+        'ArrowStream',
+        'AsyncArrowStream',
+        'AsyncLineStream',
+        'BatchIter',
+        'LineStream',
+    ]
+    for cls in (
+        LineStream,
+        AsyncLineStream,
+        BatchIter,
+        streams.ArrowBatch,
+        streams.ArrowStream,
+        streams.AsyncArrowStream,
+    ):
         assert cls.__doc__ and len(cls.__doc__) > 40, cls
     lines = [f'line {i}' for i in range(50)]
     fake_agent.add_job('job-1', lines, http_format='plain')

@@ -8,13 +8,14 @@ import ssl
 
 import pytest
 
-from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
 from synapse_agent_rs.clients.exceptions import (
     AuthenticationError,
     ClientConnectionError,
     ClientError,
     NotFoundError,
     StreamLimitExceededError,
+    ValidationError,
     WebSocketError,
 )
 from synapse_agent_rs.testing import FakeAgent
@@ -125,3 +126,75 @@ def test_websocket_close_reason_is_scrubbed() -> None:
     assert '1011' in text
     assert not isinstance(info.value, WebSocketError)  # a close with an error code is a drop (503)
     assert info.value.status_code == 503
+
+
+# --- first contact (issue 16, "Python API first contact"): one clear error per common mistake,
+# the same from both clients (one implementation), before any I/O.
+
+CLIENTS = [AgentClient, AsyncAgentClient]
+
+
+@pytest.mark.parametrize('client_class', CLIENTS)
+@pytest.mark.parametrize('base_url', ['agent.example.com', 'localhost:8000', '127.0.0.1:8000/api', 'user:pw@host'])
+def test_a_base_url_without_scheme_says_to_add_one(client_class: type[AgentClient], base_url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        client_class(base_url, TOKEN)
+    assert info.value.status_code == 400
+    assert 'base_url has no scheme: add http:// or https://' in str(info.value)
+    assert 'pw' not in str(info.value)
+
+
+@pytest.mark.parametrize('client_class', CLIENTS)
+@pytest.mark.parametrize(
+    ('kwargs', 'expected'),
+    [
+        ({'agent_token': None}, 'agent_token is None'),
+        ({'agent_token': ''}, 'agent_token is empty'),
+        ({'agent_token': '  '}, 'agent_token is empty'),
+        ({'agent_token': 42}, 'agent_token must be a str, not int'),
+        ({'user_token': ''}, 'user_token is empty: pass None to send none'),
+        ({'tenant': ''}, 'tenant is empty: pass None to send none'),
+    ],
+)
+def test_a_missing_or_empty_token_names_the_parameter_before_any_io(
+    client_class: type[AgentClient], kwargs: dict[str, object], expected: str
+) -> None:
+    def listen(conn: socket.socket) -> None:
+        conn.recv(4096)
+
+    with RawServer(listen) as server:
+        arguments: dict[str, object] = {'agent_token': TOKEN, **kwargs}
+        with pytest.raises(ValidationError) as info:
+            client_class(f'http://127.0.0.1:{server.port}', **arguments)  # type: ignore[arg-type]
+        assert info.value.status_code == 400
+        assert expected in str(info.value), str(info.value)
+        assert server.connections == []
+
+
+def test_setting_an_empty_token_later_is_refused_and_keeps_the_old_one(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('j1', ['a'])
+    client = AgentClient(fake_agent.url, TOKEN)
+    with pytest.raises(ValidationError, match='agent_token is empty'):
+        client.agent_token = ''
+    assert client.agent_token == TOKEN
+    assert client.get_job('j1')['job_id'] == 'j1'
+
+
+@pytest.mark.parametrize('path', ['rest', 'websocket', 'http'])
+def test_https_against_a_plain_http_agent_says_so(fake_agent: FakeAgent, path: str) -> None:
+    fake_agent.add_job('j1', ['a'])
+    client = AgentClient(fake_agent.url.replace('http://', 'https://'), TOKEN)
+    with pytest.raises(ClientConnectionError) as info:
+        client.get_job('j1') if path == 'rest' else list(client.tail_job_logs('j1', protocol=path))
+    text = str(info.value)
+    assert 'answered the TLS handshake with something that is not TLS, most likely plain HTTP' in text, text
+    assert 'use an http:// base_url' in text, text
+
+
+async def test_awaiting_the_async_tail_says_to_use_async_for(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job('j1', ['a', 'b'])
+    async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_job_logs('j1')
+        with pytest.raises(TypeError, match=r'async iterator, not an awaitable: drop the `await` and use `async for'):
+            await stream  # type: ignore[misc]
+        assert [line async for line in stream] == ['a', 'b']  # the mistake did not spoil the stream

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,12 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / 'examples'
 
 
-def run(*args: str, cwd: Path = EXAMPLES) -> str:
-    done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+def run(*args: str, cwd: Path = EXAMPLES, env: dict[str, str] | None = None) -> str:
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith('SYNAPSE_AGENT_')}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -25,8 +30,24 @@ def test_sync_tail() -> None:
 
 
 def test_async_many_jobs() -> None:
-    out = run(str(EXAMPLES / 'async_many_jobs.py'), '20')
-    assert "agent: {'status': 'healthy'}" in out and '20 jobs, 2000 lines' in out
+    out = run(str(EXAMPLES / 'async_many_jobs.py'))
+    assert "agent: {'status': 'healthy'}" in out and '50 jobs, 5000 lines' in out
+    given = run(str(EXAMPLES / 'async_many_jobs.py'), 'raysubmit_a', 'raysubmit_b')
+    assert '2 jobs, 200 lines' in given
+
+
+def test_examples_take_the_jobs_of_a_real_agent() -> None:
+    """With SYNAPSE_AGENT_URL, the examples tail the given job ids, or every job the agent lists."""
+    from synapse_agent_rs.testing import FakeAgent
+
+    with FakeAgent('real-token') as real:
+        real.add_job('raysubmit_one', ['one 1', 'one 2'])
+        real.add_job('raysubmit_two', ['two 1'])
+        env = {**os.environ, 'SYNAPSE_AGENT_URL': real.url, 'SYNAPSE_AGENT_TOKEN': 'real-token'}
+        listed = run(str(EXAMPLES / 'async_many_jobs.py'), env=env)
+        one = run(str(EXAMPLES / 'sync_tail.py'), 'raysubmit_two', env=env)
+    assert '2 jobs, 3 lines' in listed
+    assert 'two 1' in one and 'one 1' not in one
 
 
 def test_ingest_to_file(tmp_path: Path) -> None:

@@ -88,11 +88,12 @@ def test_one_failure_never_stops_the_others(fake_agent: FakeAgent) -> None:
     fake_agent.add_job('drops', ['d1', 'd2'], fault='drop')
     fake_agent.add_job('floods', log_of('floods', 50))
     client = AgentClient(fake_agent.url, TOKEN)
-    client.stream_limits = StreamLimits(max_messages=10, max_lines=10)
+    limits = StreamLimits(max_messages=10, max_lines=10)
     got: dict[str, list[str]] = defaultdict(list)
+    jobs = [*healthy, 'errors', 'drops', 'floods', 'missing']
     # resume=False: the drop must end its job (with resume, the job resumes until its policy gives up).
-    stream = client.tail_many([*healthy, 'errors', 'drops', 'floods', 'missing'], protocol='websocket', resume=False)
-    client.stream_limits = StreamLimits.unlimited()  # the streams keep the limits they started with
+    stream = client.tail_many(jobs, protocol='websocket', stream_limits=limits, resume=False)
+    limits.max_messages = None  # the streams keep the limits they started with
     for job, line in stream:
         got[job].append(line)
     failures = stream.failures

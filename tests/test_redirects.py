@@ -1,4 +1,7 @@
-"""Redirects never carry the tokens, the body or our URL to another origin (issue 11, defect 1).
+"""Redirects and links never carry the tokens, the body or our URL to another origin (issue 11,
+defect 1; issue 17 item 18: one rule, ``ClientConnectionError`` (503) naming that origin,
+for a redirect of a REST call, an HTTP stream or a WebSocket upgrade, and ``list_all``'s
+``next`` link alike).
 
 Real servers on loopback: a redirector that answers every request (WebSocket upgrades
 included) with a 3xx, and a target that records whatever reaches it.
@@ -16,8 +19,9 @@ from typing import Any
 import pytest
 import trustme
 
-from synapse_agent_rs.clients.agent import AgentClient
-from synapse_agent_rs.clients.exceptions import ClientError
+from synapse_agent_rs.clients.agent import AgentClient, AsyncAgentClient
+from synapse_agent_rs.clients.exceptions import ClientConnectionError, ClientError
+from synapse_agent_rs.testing import FakeAgent
 from tests.conftest import TOKEN
 
 USER_TOKEN = 'user-secret-0123456789'
@@ -85,11 +89,14 @@ def client_of(server: Recorder) -> AgentClient:
     return AgentClient(server.origin, TOKEN, user_token=USER_TOKEN, tenant=TENANT)
 
 
-def assert_refused(error: ClientError, status: int, target_origin: str) -> None:
+def assert_refused(error: ClientError, how: str, target_origin: str) -> None:
+    """The one refusal: 503, naming the other origin and how the agent pointed there."""
     text = str(error)
-    assert error.status_code == status
-    assert f'to another origin, {target_origin}' in text, text
-    for secret in (TOKEN, USER_TOKEN, TENANT):
+    assert isinstance(error, ClientConnectionError), repr(error)
+    assert error.status_code == 503
+    assert f'the agent pointed us at another origin, {target_origin} ({how})' in text, text
+    assert 'nothing (no token, header or body) was sent there' in text, text
+    for secret in (TOKEN, USER_TOKEN, TENANT, 'user:pw'):
         assert secret not in text
 
 
@@ -99,8 +106,8 @@ def test_rest_calls_are_not_redirected_to_another_origin(target: Recorder, statu
     try:
         with pytest.raises(ClientError) as caught:
             client_of(source).get_job('job-1')
-        assert_refused(caught.value, status, target.origin)
-        with pytest.raises(ClientError):  # a POST with a body: not re-sent elsewhere either
+        assert_refused(caught.value, f'a {status} redirect', target.origin)
+        with pytest.raises(ClientConnectionError):  # a POST with a body: not re-sent elsewhere either
             client_of(source).run_plugin_release('plugin@1', 'train', {'secret_param': 'value'})
         assert target.seen == []
     finally:
@@ -115,7 +122,7 @@ def test_log_streams_are_not_redirected_to_another_origin(target: Recorder, prot
     try:
         with pytest.raises(ClientError) as caught:
             list(client_of(source).tail_job_logs('job-1', protocol=protocol))
-        assert_refused(caught.value, 302, target.origin)
+        assert_refused(caught.value, 'a 302 redirect', target.origin)
         assert target.seen == []
     finally:
         source.shutdown()
@@ -147,11 +154,57 @@ def test_https_is_never_downgraded_to_http(target: Recorder, tmp_path: Path) -> 
         client = AgentClient(server.origin, TOKEN, verify=str(ca_file))
         with pytest.raises(ClientError) as caught:
             client.get_job('job-1')
-        assert_refused(caught.value, 302, target.origin)
+        assert_refused(caught.value, 'a 302 redirect', target.origin)
         with pytest.raises(ClientError) as caught:
             list(client.tail_job_logs('job-1', protocol='auto'))
-        assert_refused(caught.value, 302, target.origin)
+        assert_refused(caught.value, 'a 302 redirect', target.origin)
         assert target.seen == []
     finally:
         server.shutdown()
         server.server_close()
+
+
+def next_link_page(fake: FakeAgent, link: str) -> None:
+    fake.set_response('GET', 'plugin_releases/', 200, {'count': 2, 'next': link, 'results': [{'id': 1}]})
+
+
+@pytest.mark.parametrize('where', ['other-port', 'downgrade', 'user-info'])
+def test_next_links_to_another_origin_are_refused_like_redirects(target: Recorder, where: str) -> None:
+    with FakeAgent(TOKEN) as fake:
+        port = target.server_address[1]
+        link, origin = {
+            'other-port': (f'{target.origin}/plugin_releases/?page=2', target.origin),
+            'downgrade': (f'https://127.0.0.1:{fake.port}/plugin_releases/?page=2', f'https://127.0.0.1:{fake.port}'),
+            'user-info': (f'http://user:pw@127.0.0.1:{port}/x/?page=2', target.origin),
+        }[where]
+        next_link_page(fake, link)
+        items, count = AgentClient(fake.url, TOKEN, user_token=USER_TOKEN).list_plugin_releases(list_all=True)
+        assert (next(items), count) == ({'id': 1}, 2)
+        with pytest.raises(ClientError) as caught:
+            next(items)
+        assert_refused(caught.value, 'a link in its answer', origin)
+        assert len(fake.requests()) == 1
+    assert target.seen == []
+
+
+async def test_the_async_client_refuses_next_links_to_another_origin(target: Recorder) -> None:
+    with FakeAgent(TOKEN) as fake:
+        next_link_page(fake, f'{target.origin}/plugin_releases/?page=2')
+        async with AsyncAgentClient(fake.url, TOKEN) as client:
+            items, _count = await client.list_plugin_releases(list_all=True)
+            assert await items.__anext__() == {'id': 1}
+            with pytest.raises(ClientError) as caught:
+                await items.__anext__()
+        assert_refused(caught.value, 'a link in its answer', target.origin)
+    assert target.seen == []
+
+
+def test_a_same_origin_next_link_is_followed_wherever_it_points() -> None:
+    # Same origin (scheme and host compared case-insensitively), so the token may go there, as a
+    # same-origin redirect would take it.
+    with FakeAgent(TOKEN) as fake:
+        fake.set_response('GET', 'containers/', 200, {'count': 2, 'next': None, 'results': [{'id': 2}]})
+        next_link_page(fake, f'HTTP://127.0.0.1:{fake.port}/containers/?page=2')
+        items, _ = AgentClient(fake.url, TOKEN).list_plugin_releases(list_all=True)
+        assert list(items) == [{'id': 1}, {'id': 2}]
+        assert [(r['path'], r['query']) for r in fake.requests()][-1] == ('/containers/', 'page=2')

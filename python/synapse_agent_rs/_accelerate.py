@@ -9,8 +9,15 @@ function) that stream through the Rust core. Everything else of the SDK is left 
 
 What callers get:
 
-- the SDK client's own settings: ``base_url``, ``agent_token``, ``user_token``, ``tenant``,
-  ``stream_limits`` (read at each call, so changes apply to the next stream);
+- the SDK client's own settings: ``base_url``, the headers of its ``_get_headers()`` (the
+  ``Authorization``, ``SYNAPSE-User`` and ``SYNAPSE-Tenant`` tokens and any header a subclass
+  adds, such as a gateway key; ``Host``, ``Connection`` and the other framing headers are the
+  transport's own and are not taken), its connect timeout and ``stream_limits`` (read at each
+  call, so changes apply to the next stream);
+- a job id that is not a ``str`` (an ``int``) is turned into one with ``str()``, as the SDK does;
+- nothing stored on the client: our connection core is cached next to it, weakly keyed by the
+  client, so an SDK client still pickles and deep-copies (to a Ray task, a worker process)
+  after an accelerated tail, and after :func:`uninstall`;
 - the SDK's exception classes: a failure raises the class of ``synapse_sdk.exceptions`` with
   the same name as ours (``NotFoundError``, ``ClientTimeoutError``, ``StreamLimitExceededError``,
   ``WebSocketError``, ...; ``ClientError`` for a class the SDK does not have), with *our*
@@ -27,6 +34,7 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -41,10 +49,15 @@ _MIXINS = (
     ('synapse_sdk.clients.agent.ray', 'RayClientMixin', False),
     ('synapse_sdk.clients.agent.async_ray', 'AsyncRayClientMixin', True),
 )
-_CACHE = '_synapse_agent_rs_core'
+# The transport's own headers (as in ``rust/src/net/transport.rs``): never taken from ``_get_headers()``.
+_FRAMING = frozenset(
+    ('host', 'connection', 'upgrade', 'content-length', 'transfer-encoding', 'proxy-authorization', 'keep-alive', 'te')
+)
 
 _lock = threading.Lock()
 _originals: dict[tuple[type, str], Any] = {}
+# Our core per SDK client, outside the client (its ``__dict__`` stays picklable), dropped with it.
+_cores: weakref.WeakKeyDictionary[Any, tuple[Any, _core.AgentCore]] = weakref.WeakKeyDictionary()
 
 
 def _real_sdk() -> bool:
@@ -89,10 +102,11 @@ def uninstall() -> None:
         for (cls, name), original in _originals.items():
             setattr(cls, name, original)
         _originals.clear()
+        _cores.clear()  # dropped, not closed: a stream still open keeps the transport it uses
 
 
 def installed() -> bool:
-    """Whether :func:`install` is in effect."""
+    """Whether ``install`` is in effect."""
     return bool(_originals)
 
 
@@ -103,6 +117,7 @@ def _replacement(original: Any, fixed: str | None, asynchronous: bool) -> Callab
             self: Any, job_id: str, timeout: float = 30.0, *, protocol: str = 'auto'
         ) -> AsyncIterator[str]:
             core = _core_of(self)
+            job_id = _job_id(job_id)
             if core is None:
                 async for line in _call(original, self, job_id, timeout, protocol, fixed):
                     yield line
@@ -122,6 +137,7 @@ def _replacement(original: Any, fixed: str | None, asynchronous: bool) -> Callab
 
     def tail(self: Any, job_id: str, timeout: float = 30.0, *, protocol: str = 'auto') -> Iterator[str]:
         core = _core_of(self)
+        job_id = _job_id(job_id)
         if core is None:
             yield from _call(original, self, job_id, timeout, protocol, fixed)
             return
@@ -144,20 +160,60 @@ def _call(original: Any, client: Any, job_id: str, timeout: float, protocol: str
     return original(client, job_id, timeout)
 
 
+def _job_id(job_id: Any) -> Any:
+    """The SDK's reading of a job id: ``str()`` of anything set (an ``int``), empty refused by us."""
+    return job_id if isinstance(job_id, str) else (str(job_id) if job_id else '')
+
+
+def _settings(client: Any) -> tuple[str, str | None, str | None, tuple[tuple[str, str], ...]]:
+    """The tokens and extra headers the SDK's own tail would send: those of ``_get_headers()``."""
+    agent_token: str = client.agent_token
+    user_token: str | None = getattr(client, 'user_token', None) or None
+    tenant: str | None = getattr(client, 'tenant', None) or None
+    get_headers = getattr(client, '_get_headers', None)
+    if not callable(get_headers):
+        return agent_token, user_token, tenant, ()
+    extra: list[tuple[str, str]] = []
+    user_token = tenant = None
+    for name, value in dict(get_headers()).items():
+        lower, text = str(name).lower(), str(value)
+        if lower == 'authorization':
+            agent_token = text
+        elif lower in ('synapse-user', 'synapse-tenant'):
+            token = text[len('Token ') :] if text.startswith('Token ') else text
+            if lower == 'synapse-user':
+                user_token = token
+            else:
+                tenant = token
+        elif lower not in _FRAMING and not lower.startswith('sec-websocket-'):
+            extra.append((str(name), text))
+    return agent_token, user_token, tenant, tuple(extra)
+
+
 def _core_of(client: Any) -> _core.AgentCore | None:
-    """Our core for an SDK client, made once per set of connection settings."""
+    """Our core for an SDK client, made once per set of connection settings (kept outside the client)."""
     base_url = getattr(client, 'base_url', '') or ''
     if not base_url or getattr(client, 'long_poll_handler', None):
         return None
-    key = (base_url, client.agent_token, getattr(client, 'user_token', None), getattr(client, 'tenant', None))
-    cached = client.__dict__.get(_CACHE)
+    agent_token, user_token, tenant, extra = _settings(client)
+    connect = _connect_timeout(client)
+    key = (base_url, agent_token, user_token, tenant, extra, connect)
+    with _lock:
+        try:
+            cached = _cores.get(client)
+        except TypeError:  # not weakly referable: a core per stream
+            cached = None
     if cached is not None and cached[0] == key:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     try:
-        core = _core.AgentCore(*key, _connect_timeout(client), 10.0)
+        core = _core.AgentCore(base_url, agent_token, user_token, tenant, connect, 10.0, headers=list(extra) or None)
     except ours.ClientError as e:
         raise _sdk_error(e) from e
-    client.__dict__[_CACHE] = (key, core)
+    with _lock:
+        try:
+            _cores[client] = (key, core)
+        except TypeError:
+            pass
     return core
 
 

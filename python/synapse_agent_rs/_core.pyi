@@ -1,12 +1,16 @@
 """Type stubs of the Rust extension ``synapse_agent_rs._core``."""
 
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Sequence
-from typing import Any, Literal, NoReturn, final
+from os import PathLike
+from typing import Any, Generic, Literal, NoReturn, TypeVar, final
 
 from synapse_agent_rs.clients.exceptions import ClientError
 
 __all__ = [
     'AgentCore',
+    'ArrowBatch',
+    'ArrowStream',
+    'AsyncArrowStream',
     'AsyncCall',
     'AsyncLineStream',
     'AsyncManyStream',
@@ -109,7 +113,7 @@ class AgentCore:
         limits: _Limits,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None = None,
+        follow: tuple[float, list[str], int] | None = None,
         keep_open: bool = False,
         resume: object = None,
         resume_from: dict[str, object] | None = None,
@@ -122,7 +126,7 @@ class AgentCore:
         limits: _Limits,
         max_connecting: int,
         max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None = None,
+        follow: tuple[float, list[str], int] | None = None,
         keep_open: bool = False,
         resume: object = None,
         resume_from: dict[str, object] | None = None,
@@ -172,6 +176,24 @@ class LineStream:
     def __next__(self) -> str: ...
     def batches(self) -> BatchIter:
         """Iterates ``list[str]``, one list per batch received, for bulk consumers."""
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> ArrowStream:
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None:
         """Closes the connection at once; the iteration ends. Safe to call more than once."""
     @property
@@ -209,7 +231,7 @@ class LineStream:
 
 @final
 class BatchIter:
-    """The ``.batches()`` view of a :class:`LineStream`: ``list[str]`` per batch received."""
+    """The ``.batches()`` view of a ``LineStream``: ``list[str]`` per batch received."""
 
     def __iter__(self) -> BatchIter: ...
     def __next__(self) -> list[str]: ...
@@ -227,7 +249,7 @@ class AsyncLineStream:
     ``list[str]`` per batch received). ``async with stream:`` closes it on exit, as do
     ``aclose()``, ``close()``, cancelling the task and garbage collection. Iterating it
     synchronously (``for``, ``list()``) raises ``TypeError``. ``protocol``, ``state`` and the
-    counters ``lines``, ``messages`` and ``bytes`` are those of :class:`LineStream`.
+    counters ``lines``, ``messages`` and ``bytes`` are those of ``LineStream``.
     """
 
     def __aiter__(self) -> AsyncIterator[str]: ...
@@ -237,6 +259,24 @@ class AsyncLineStream:
         """Raises ``TypeError``: use ``async for``."""
     def batches(self) -> AsyncIterator[list[str]]:
         """Makes ``async for`` yield ``list[str]`` per batch received instead of single lines."""
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> AsyncArrowStream:
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None:
         """Closes the connection at once; the iteration ends."""
     def aclose(self) -> Done:
@@ -277,14 +317,36 @@ class AsyncLineStream:
 # --- bulk tailing (owned by rust/src/stream/many.rs, rust/src/py/many.rs) ---
 
 # An `.events()` item: a batch, `None` when the job completed, its ClientError when it failed.
-_Event = tuple[str, list[str] | ClientError | None]
+# `(job_id, lines)`, `(job_id, None)` (completed), `(job_id, error)` (failed); with `follow_jobs`
+# also `(None, error)` when the job listing starts failing or fails differently, `(None, None)`
+# when it works again.
+_Event = tuple[str, list[str] | ClientError | None] | tuple[None, ClientError | None]
+_Item = TypeVar('_Item', covariant=True)
 
 @final
 class ManyStream:
     def __iter__(self) -> ManyStream: ...
     def __next__(self) -> tuple[str, str]: ...
-    def batches(self) -> ManyIter: ...
-    def events(self) -> ManyIter: ...
+    def batches(self) -> ManyIter[tuple[str, list[str]]]: ...
+    def events(self) -> ManyIter[_Event]: ...
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> ArrowStream:
+        """Iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None: ...
     def __enter__(self) -> ManyStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
@@ -301,26 +363,47 @@ class ManyStream:
     @property
     def poll_error(self) -> ClientError | None: ...
     @property
+    def waiting(self) -> list[str]: ...
+    @property
     def buffered_bytes(self) -> int: ...
 
 @final
-class ManyIter:
-    def __iter__(self) -> ManyIter: ...
-    def __next__(self) -> tuple[str, Any]: ...
+class ManyIter(Generic[_Item]):
+    def __iter__(self) -> ManyIter[_Item]: ...
+    # `.batches()`: `(job_id, list[str])`; `.events()`: `_Event` (job id `None` for the job listing).
+    def __next__(self) -> _Item: ...
     def close(self) -> None: ...
 
 @final
 class AsyncManyStream:
     def __aiter__(self) -> AsyncManyStream: ...
-    def __anext__(self) -> AsyncManyStream: ...
+    def __anext__(self) -> Awaitable[tuple[str, str]]: ...
     def __await__(self) -> Generator[Any, None, Any]: ...
     def __iter__(self) -> AsyncManyStream: ...
     def __next__(self) -> Any: ...
     def batches(self) -> AsyncIterator[tuple[str, list[str]]]: ...
     def events(self) -> AsyncIterator[_Event]: ...
+    def arrow(
+        self, *, max_rows: int | None = None, max_bytes: int | None = None, max_delay: float | None = None
+    ) -> AsyncArrowStream:
+        """Async-iterates Arrow record batches of the lines (``job_id``, ``seq``, ``line``); see ``docs/arrow.md``.
+
+        Args:
+            max_rows: Rows per batch at most (default 32,768).
+            max_bytes: A batch is handed out once it holds about this many bytes of text (default 4 MiB).
+            max_delay: Seconds the first row of a batch waits for more before the batch is handed out
+                (default 0.1), so a quiet job's lines still arrive.
+
+        Returns:
+            The batches; also an Arrow stream (``__arrow_c_stream__``, sync only) and ``.to_parquet(path)``.
+
+        Raises:
+            ValidationError: A sizing argument is out of range (400). Iterating raises what the line API
+                raises, after the rows received before the error (bulk streams: nothing, see ``.failures``).
+        """
     def close(self) -> None: ...
     def aclose(self) -> Done: ...
-    def __aenter__(self) -> Done: ...
+    def __aenter__(self) -> Awaitable[AsyncManyStream]: ...
     def __aexit__(self, exc_type: object, exc: object, tb: object) -> Done: ...
     def add(self, job_id: object, *, resume_from: object = None) -> bool: ...
     def checkpoint(self, job_id: str) -> str: ...
@@ -335,7 +418,66 @@ class AsyncManyStream:
     @property
     def poll_error(self) -> ClientError | None: ...
     @property
+    def waiting(self) -> list[str]: ...
+    @property
     def buffered_bytes(self) -> int: ...
+
+# --- Arrow batches (owned by rust/src/stream/arrow.rs, rust/src/py/arrow.rs, rust/src/py/arrow_ffi.rs) ---
+
+@final
+class ArrowBatch:
+    """One Arrow record batch of log lines: ``job_id`` (dictionary of ``int32`` to ``string``),
+    ``seq`` (``uint64``), ``line`` (``large_string``); read it with ``pyarrow.record_batch(batch)``."""
+
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]:
+        """The batch as ``(arrow_schema, arrow_array)`` capsules (a struct array of the columns)."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema as an ``arrow_schema`` capsule."""
+    @property
+    def num_rows(self) -> int:
+        """Rows in the batch."""
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the batch's buffers."""
+    def __len__(self) -> int: ...
+
+@final
+class ArrowStream:
+    """Arrow record batches of a stream's lines: what ``.arrow()`` returns on ``LineStream`` and ``ManyStream``."""
+
+    def __iter__(self) -> ArrowStream: ...
+    def __next__(self) -> ArrowBatch: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The rest of the stream as one ``arrow_array_stream`` capsule."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema of every batch, as an ``arrow_schema`` capsule."""
+    def to_parquet(self, path: str | PathLike[str], **kwargs: Any) -> int:
+        """Writes the rest of the stream to a Parquet file, one row group per batch; returns the rows written."""
+    def close(self) -> None:
+        """Closes the stream (all its connections) at once; the iteration ends."""
+    @property
+    def stream(self) -> LineStream | ManyStream:
+        """The stream the batches come from."""
+    def __enter__(self) -> ArrowStream: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+@final
+class AsyncArrowStream:
+    """Arrow record batches for ``async for``: what ``.arrow()`` returns on the async streams (single and bulk)."""
+
+    def __aiter__(self) -> AsyncArrowStream: ...
+    def __anext__(self) -> Awaitable[ArrowBatch]: ...
+    def _step(self) -> ArrowBatch | tuple[Any, float | None]:
+        """One step without waiting: a batch, or ``(future, timeout)`` to wait on."""
+    def to_parquet(self, path: str | PathLike[str], **kwargs: Any) -> Awaitable[int]:
+        """Writes the rest of the stream to a Parquet file (awaitable); returns the rows written."""
+    def close(self) -> None:
+        """Closes the stream (all its connections) at once; the iteration ends."""
+    def __arrow_c_schema__(self) -> object:
+        """The schema of every batch, as an ``arrow_schema`` capsule."""
+    @property
+    def stream(self) -> AsyncLineStream | AsyncManyStream:
+        """The stream the batches come from."""
 
 @final
 class AsyncCall:

@@ -1,4 +1,4 @@
-"""Alias of :mod:`synapse_agent_rs.clients.exceptions`, as ``synapse_sdk.exceptions`` is of its clients' module."""
+"""Alias of ``synapse_agent_rs.clients.exceptions``, as ``synapse_sdk.exceptions`` is of its clients' module."""
 
 from synapse_agent_rs.clients.exceptions import (
     AuthenticationError,

@@ -1,10 +1,12 @@
 """Fan bulk tailing out over a Ray cluster (``pip install 'synapse-agent-rs[ray]'``).
 
-The job ids are split into shards, one per Ray actor; each actor runs
-:meth:`AgentClient.tail_many` on its shard and hands every batch to your sink *inside the
-actor*, so lines never travel through the driver. The driver only supervises: it collects
-each shard's progress and failures, and when an actor dies it starts a new one for the jobs
-of that shard that had not ended yet::
+A `FanOut` starts ``actors`` Ray actors (spread over the cluster's nodes) and deals the
+jobs to them from a work queue held by the driver: each actor tails up to ``jobs_per_actor``
+jobs at once with `AgentClient.tail_many` and hands every batch to your sink *inside the
+actor*, so lines never travel through the driver. A job goes to the actor with the most room,
+when it has room, so a slow actor or a late one never holds the run back. Actors push what
+happens (batches delivered, jobs ended) to the driver as it happens; when an actor dies, the
+jobs it had not finished go back to the queue and a new actor takes its place::
 
     import ray
     from synapse_agent_rs.ray import FanOut, LogBatch
@@ -15,39 +17,76 @@ of that shard that had not ended yet::
 
     ray.init()
     result = FanOut('https://agent.example.com', token, sink=sink, actors=4).run(job_ids)
-    print(result.lines, result.failures)   # {job_id: ClientError}
+    print(result.lines, result.completed, result.failures)   # failures: {job_id: exception}
 
-The sink is a callable taking a :class:`LogBatch`, or a Ray actor handle whose ``write``
-method (``sink_method``) is called with one (at most ``max_in_flight`` calls outstanding per
-tailing actor, so a slow sink slows the tailing instead of filling the object store).
+See ``docs/ray.md`` for the whole contract; in short:
 
-**Lines may repeat.** A job whose actor died before the driver saw its end is tailed again
-from the start by the replacement actor, and the agent replays its log: its lines reach the
-sink again. Every line carries its job id and its sequence number within the job's log
-(``LogBatch.seq`` is the first line's), the same on every replay, so a sink drops repeats by
-keeping, per job, the highest sequence number it has stored (see :class:`CollectingSink`).
-
-``run(follow=True)`` follows every running job instead (each actor polls ``list_jobs`` and
-takes the jobs whose id hashes to its shard) until :meth:`FanOut.stop` or ``duration``.
+- **Every job ends once**: in ``completed`` (its stream completed *and* the sink acknowledged
+  its last batch) or in ``failures`` (its stream failed, or the sink raised on one of its
+  batches: the sink's exception), or, only when the fan-out was stopped first, ``unfinished``.
+- **Lines may repeat.** A job whose actor died before it was completed is tailed again from
+  the start by another actor, and the agent replays its log. Every line carries its job id
+  and its number within the job's log (``LogBatch.seq`` is the first line's), which restarts
+  at 0 with every new stream of the job, so a sink drops repeats by keeping, per job, the
+  highest number it stored (see `CollectingSink`).
+- **No count limits**: the actors' streams count nothing by default; memory is bounded by the
+  queue, the message size and the shared byte budget (``max_buffered_bytes``).
+- **Nothing leaks**: any exit from `FanOut.run`, an exception out of `FanOut.wait`
+  (``on_progress`` raising included), `FanOut.close` and the garbage collection of the
+  ``FanOut`` kill its actors, which closes their streams.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import pickle
 import threading
 import time
+import warnings
+import weakref
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import ray
-from ray.exceptions import RayActorError
+try:
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError
+except ImportError as e:  # pragma: no cover - exercised in a venv without Ray
+    raise ImportError("synapse_agent_rs.ray needs Ray: pip install 'synapse-agent-rs[ray]' (or pip install ray)") from e
 
 from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.clients.exceptions import ClientError
 from synapse_agent_rs.utils.network import StreamLimits
 
-__all__ = ['CollectingSink', 'FanOut', 'FanOutResult', 'LogBatch', 'ShardProgress', 'shard_of']
+__all__ = [
+    'ActorDiedError',
+    'ActorProgress',
+    'CapacityWarning',
+    'CollectingSink',
+    'FanOut',
+    'FanOutResult',
+    'LogBatch',
+    'TokenFromEnv',
+    'TokenFromFile',
+    'default_stream_limits',
+    'shard_of',
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+"""Bytes of line text one actor's streams may buffer together, by default."""
+
+
+def default_stream_limits() -> StreamLimits:
+    """The actors' stream limits by default: nothing counted, memory bounded by queue and message size."""
+    return StreamLimits(max_messages=None, max_lines=None, max_bytes=None)
 
 
 @dataclass(frozen=True)
@@ -64,79 +103,156 @@ class LogBatch:
             yield self.job_id, self.seq + i, line
 
 
+@dataclass(frozen=True)
+class TokenFromEnv:
+    """A token each process reads from its own environment variable `name` (never shipped by Ray)."""
+
+    name: str
+
+    def read(self) -> str:
+        value = os.environ.get(self.name)
+        if not value:
+            raise ValueError(f'the environment variable {self.name} is not set in this process')
+        return value
+
+
+@dataclass(frozen=True)
+class TokenFromFile:
+    """A token each process reads from the file at `path` on its own node (never shipped by Ray)."""
+
+    path: str
+
+    def read(self) -> str:
+        try:
+            value = Path(self.path).read_text(encoding='utf-8').strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f'the token file {self.path} cannot be read: {type(e).__name__}') from None
+        if not value:
+            raise ValueError(f'the token file {self.path} is empty')
+        return value
+
+
+Token = str | TokenFromEnv | TokenFromFile
+
+
+def _read(token: Token | None) -> str | None:
+    return token.read() if isinstance(token, (TokenFromEnv, TokenFromFile)) else token
+
+
+class CapacityWarning(UserWarning):
+    """Warned by `FanOut.start` when the cluster has fewer free CPUs than the actors ask for."""
+
+
+class ActorDiedError(RuntimeError):
+    """A job's failure when the actors tailing it died more than ``max_reassignments`` times."""
+
+
 @dataclass
-class ShardProgress:
-    """What one shard's actor reported last."""
+class ActorProgress:
+    """One actor slot of a fan-out, as last reported by its actor."""
 
-    shard: int
+    slot: int
     attempt: int = 1
+    """1, plus how many times this slot's actor died and was replaced."""
+    node: str | None = None
+    """The Ray node id the actor runs on (``None`` until it started)."""
+    started: bool = False
+    alive: bool = True
     jobs: list[str] = field(default_factory=list)
+    """The jobs it tails now."""
     lines: int = 0
-    completed: list[str] = field(default_factory=list)
-    failures: dict[str, ClientError] = field(default_factory=dict)
-    running: bool = True
-    error: str | None = None
-    """Why the shard stopped short: its sink raised, or its actor died too often."""
-    seconds: float = 0.0
-    """Time this attempt spent tailing, in its actor."""
-
-    def ended(self) -> set[str]:
-        return set(self.completed) | set(self.failures)
+    """Lines its actors handed to the sink (all attempts)."""
 
 
 @dataclass
 class FanOutResult:
-    """The outcome of a fan-out: per-shard progress and the totals."""
+    """What a fan-out did: the jobs' ends, the actors, the follow poll and the times."""
 
-    shards: list[ShardProgress]
+    completed: list[str]
+    failures: dict[str, BaseException]
+    """Per job: its stream's ``ClientError``, the sink's exception, or an `ActorDiedError`."""
+    unfinished: list[str]
+    """Jobs handed to the fan-out (or listed, in follow mode) that had not ended when it stopped."""
+    lines: int
+    """Lines handed to sinks, repeats of re-tailed jobs included."""
+    actors: list[ActorProgress]
     reassignments: int
+    """Jobs handed to a new actor after theirs died."""
+    replacements: int
+    """Actors started in place of one that died."""
     seconds: float
+    """Wall time since ``start()``: actor start-up included."""
+    startup_seconds: float | None
+    """Time from ``start()`` until the first actor was ready (``None`` if none was)."""
+    running: bool
+    """Whether the fan-out was still running when this was taken."""
+    poll_error: BaseException | None = None
+    """Follow mode: the last poll's failure (``None`` after a good poll)."""
+    poll_failures: int = 0
+    """Follow mode: failed polls so far."""
+    notes: list[str] = field(default_factory=list)
+    """What the fan-out wants you to know (more actors than free CPUs, an internal error, ...)."""
 
     @property
-    def lines(self) -> int:
-        """Lines handed to sinks, repeats of re-tailed jobs included."""
-        return sum(s.lines for s in self.shards)
+    def waiting(self) -> int:
+        """Jobs waiting in the driver's queue for an actor with room."""
+        return len(self.unfinished) - sum(len(a.jobs) for a in self.actors if a.alive)
 
     @property
-    def completed(self) -> list[str]:
-        return sorted({j for s in self.shards for j in s.completed})
-
-    @property
-    def failures(self) -> dict[str, ClientError]:
-        return {j: e for s in self.shards for j, e in s.failures.items()}
-
-    @property
-    def errors(self) -> dict[int, str]:
-        return {s.shard: s.error for s in self.shards if s.error}
+    def tail_seconds(self) -> float:
+        """Wall time after the first actor was ready: what tailing itself took."""
+        return self.seconds - (self.startup_seconds or 0.0)
 
 
 def shard_of(job_id: str, shards: int) -> int:
-    """The shard of a job in follow mode: a stable hash of its id (the same in every process)."""
+    """A stable hash of a job id into ``range(shards)`` (the same in every process)."""
     return zlib.crc32(job_id.encode()) % shards
 
 
 @dataclass(frozen=True)
 class _Settings:
     base_url: str
-    agent_token: str = field(repr=False)
-    user_token: str | None = field(default=None, repr=False)
-    tenant: str | None = field(default=None, repr=False)
-    protocol: str = 'auto'
+    agent_token: Token = field(repr=False)
+    user_token: Token | None = field(default=None, repr=False)
+    tenant: Token | None = field(default=None, repr=False)
+    protocol: ProtocolName = 'auto'
     timeout: float = 30.0
     max_connecting: int = 64
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     stream_limits: StreamLimits | None = None
     sink_method: str = 'write'
     max_in_flight: int = 16
 
     def client(self) -> AgentClient:
-        client = AgentClient(self.base_url, self.agent_token, user_token=self.user_token, tenant=self.tenant)
-        if self.stream_limits is not None:
-            client.stream_limits = self.stream_limits
+        agent_token = _read(self.agent_token)
+        assert agent_token is not None
+        client = AgentClient(self.base_url, agent_token, user_token=_read(self.user_token), tenant=_read(self.tenant))
+        client.stream_limits = self.stream_limits if self.stream_limits is not None else default_stream_limits()
         return client
 
 
+def _cause(error: BaseException) -> BaseException:
+    """The sink's own exception behind a Ray task error."""
+    if isinstance(error, RayTaskError) and isinstance(getattr(error, 'cause', None), BaseException):
+        return error.cause  # type: ignore[no-any-return]
+    return error
+
+
+def _portable(error: BaseException) -> BaseException:
+    """`error` if it pickles, else a ``RuntimeError`` with its class name and text."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f'{type(error).__name__}: {error}')
+
+
 class _Sink:
-    """Delivers batches to a callable, or to an actor with a bounded number of calls in flight."""
+    """Delivers batches to a callable, or to an actor with a bounded number of calls in flight.
+
+    A job's batches are acknowledged when the callable returned, or when the actor's calls for
+    them returned; `settle` waits for that, and answers the sink's exception if any.
+    """
 
     def __init__(self, sink: Any, settings: _Settings) -> None:
         self._call: Callable[[LogBatch], Any] | None = None
@@ -147,153 +263,583 @@ class _Sink:
             self._call = sink
         else:
             raise TypeError('the sink must be a callable or a Ray actor handle')
-        self._in_flight: list[Any] = []
         self._max = max(1, settings.max_in_flight)
+        self._job_of: dict[Any, str] = {}
+        self._by_job: dict[str, list[Any]] = {}
 
-    def __call__(self, batch: LogBatch) -> None:
+    def send(self, batch: LogBatch) -> list[tuple[str, BaseException]]:
+        """Hands `batch` over; answers the ``(job, exception)`` of calls seen failing meanwhile."""
         if self._call is not None:
             self._call(batch)
-            return
-        self._in_flight.append(self._method.remote(batch))
-        if len(self._in_flight) >= self._max:
-            done, self._in_flight = ray.wait(self._in_flight, num_returns=len(self._in_flight) // 2)
-            ray.get(done)  # a sink that raised stops the shard
+            return []
+        ref = self._method.remote(batch)
+        self._job_of[ref] = batch.job_id
+        self._by_job.setdefault(batch.job_id, []).append(ref)
+        if len(self._job_of) < self._max:
+            return []
+        refs = list(self._job_of)
+        done, _ = ray.wait(refs, num_returns=max(1, len(refs) // 2))
+        return self._reap(done)
 
-    def flush(self) -> None:
-        ray.get(self._in_flight)
-        self._in_flight = []
-
-
-class _ShardWorker:
-    """One shard: tails its jobs (or follows its share of the running jobs) into the sink."""
-
-    def __init__(self, settings: _Settings, progress: ShardProgress, sink: Any, follow: tuple[float, int] | None):
-        self._settings = settings
-        self._sink = _Sink(sink, settings)
-        self._progress = progress
-        self._follow = follow
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._stream: Any = None
-
-    def run(self) -> ShardProgress:
-        client = self._settings.client()
-        s = self._settings
-        stream = client.tail_many(
-            self._progress.jobs,
-            protocol=s.protocol,
-            timeout=s.timeout,
-            max_connecting=s.max_connecting,
-            keep_open=self._follow is not None,
-        )
-        self._stream = stream
-        if self._follow is not None:
-            threading.Thread(target=self._poll, args=(client, stream), daemon=True).start()
-        seq: dict[str, int] = {}
-        start = time.perf_counter()
-        try:
-            with stream:
-                for job, item in stream.events():
-                    if isinstance(item, list):
-                        first = seq.get(job, 0)
-                        seq[job] = first + len(item)
-                        self._sink(LogBatch(job, first, item))
-                        with self._lock:
-                            self._progress.lines += len(item)
-                    else:
-                        with self._lock:
-                            if item is None:
-                                self._progress.completed.append(job)
-                            else:
-                                self._progress.failures[job] = item
-                    if self._stop.is_set():
-                        break
-            self._sink.flush()
-        except Exception as e:
-            with self._lock:
-                self._progress.error = f'{type(e).__name__}: {e}'
-        with self._lock:
-            self._progress.running = False
-            self._progress.seconds = time.perf_counter() - start
-        return self.progress()
-
-    def _poll(self, client: AgentClient, stream: Any) -> None:
-        """Follow mode: adds the running jobs of this shard as they appear."""
-        assert self._follow is not None
-        interval, shards = self._follow
-        seen: set[str] = set()
-        while not self._stop.wait(0 if not seen else interval):
-            try:
-                listed = client.list_jobs()
-            except ClientError:
+    def _reap(self, done: list[Any]) -> list[tuple[str, BaseException]]:
+        failed: list[tuple[str, BaseException]] = []
+        for ref in done:
+            job = self._job_of.pop(ref, None)
+            if job is None:
                 continue
-            running = {str(j.get('submission_id') or j.get('job_id')) for j in listed if j.get('status') == 'RUNNING'}
-            for job in sorted(running - seen):
-                if shard_of(job, shards) == self._progress.shard and stream.add(job):
-                    with self._lock:
-                        self._progress.jobs.append(job)
-            seen = running | {'\0'}  # never empty after the first poll
+            refs = self._by_job.get(job, [])
+            if ref in refs:
+                refs.remove(ref)
+            try:
+                ray.get(ref)
+            except Exception as e:
+                failed.append((job, _cause(e)))
+        return failed
 
-    def progress(self) -> ShardProgress:
-        with self._lock:
-            p = self._progress
-            return ShardProgress(
-                p.shard,
-                p.attempt,
-                list(p.jobs),
-                p.lines,
-                list(p.completed),
-                dict(p.failures),
-                p.running,
-                p.error,
-                p.seconds,
-            )
+    def settle(self, job: str) -> BaseException | None:
+        """Waits until every batch of `job` was acknowledged; the sink's exception, if one raised."""
+        refs = self._by_job.pop(job, [])
+        error: BaseException | None = None
+        for ref in refs:
+            self._job_of.pop(ref, None)
+            try:
+                ray.get(ref)
+            except Exception as e:
+                error = error or _cause(e)
+        return error
+
+    def forget(self, job: str) -> None:
+        for ref in self._by_job.pop(job, []):
+            self._job_of.pop(ref, None)
+
+
+class _Tailer:
+    """The actor: tails the jobs the driver hands it into the sink, and reports every end."""
+
+    def __init__(self, settings: _Settings, sink: Any) -> None:
+        self._sink = _Sink(sink, settings)
+        client = settings.client()
+        self._stream = client.tail_many(
+            [],
+            protocol=settings.protocol,
+            timeout=settings.timeout,
+            max_connecting=settings.max_connecting,
+            max_buffered_bytes=settings.max_buffered_bytes,
+            stream_limits=client.stream_limits,
+            keep_open=True,
+        )
+        self._cond = threading.Condition()
+        self._ends: list[tuple[str, BaseException | None]] = []
+        self._seq: dict[str, int] = {}  # the jobs tailed now: the number of each one's next line
+        self._lines = 0
+        self._stopped = False
+        self._finished = False
+        self._error: str | None = None
+        self._node = ray.get_runtime_context().get_node_id()
+        threading.Thread(target=self._consume, name='synapse-fanout-consume', daemon=True).start()
+
+    def add(self, jobs: list[str]) -> None:
+        """Starts tailing `jobs`; each one's line numbers start at 0 with this stream."""
+        with self._cond:
+            for job in jobs:
+                if self._stopped:
+                    return
+                self._seq[job] = 0
+                try:
+                    added = self._stream.add(job)
+                except ClientError as e:
+                    self._end(job, e)
+                    continue
+                if not added:
+                    self._end(job, RuntimeError(f'job {job} could not be added to the stream'))
+
+    def _end(self, job: str, error: BaseException | None) -> None:
+        """Reports `job`'s end once (caller holds the lock); what still comes for it is dropped."""
+        if self._seq.pop(job, None) is None:
+            return
+        self._ends.append((job, error))
+        self._cond.notify_all()
+
+    def _fail(self, job: str, error: BaseException) -> None:
+        """A sink failure: the job stops here, with the sink's exception."""
+        with self._cond:
+            if job not in self._seq:
+                return
+            self._stream.remove(job)
+            self._sink.forget(job)
+            self._end(job, error)
+
+    def _consume(self) -> None:
+        try:
+            for job, item in self._stream.events():
+                if job is None:  # only follow mode reports the job listing; this stream never polls
+                    continue
+                if isinstance(item, list):
+                    with self._cond:
+                        if job not in self._seq:  # ended or removed: the rest of its batch is dropped
+                            continue
+                        first = self._seq[job]
+                        self._seq[job] = first + len(item)
+                    try:
+                        failed = self._sink.send(LogBatch(job, first, item))
+                    except Exception as e:
+                        failed = [(job, e)]
+                    with self._cond:
+                        self._lines += len(item)
+                    for other, error in failed:
+                        self._fail(other, error)
+                    continue
+                if item is None:
+                    sink_error = self._sink.settle(job)  # complete only once the sink acknowledged
+                    if sink_error is not None:
+                        self._fail(job, sink_error)
+                        continue
+                else:
+                    self._sink.forget(job)
+                with self._cond:
+                    self._end(job, item)
+        except Exception as e:
+            self._error = f'{type(e).__name__}: {e}'
+        finally:
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def report(self, wait: float) -> dict[str, Any]:
+        """What happened since the last report: blocks up to `wait` seconds for news."""
+        with self._cond:
+            if not self._ends and not self._finished:
+                self._cond.wait(wait)
+            ends, self._ends = self._ends, []
+            return {
+                'ends': [(job, None if error is None else _portable(error)) for job, error in ends],
+                'lines': self._lines,
+                'finished': self._finished,
+                'error': self._error,
+                'node': self._node,
+            }
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._stream is not None:
-            self._stream.close()
+        with self._cond:
+            self._stopped = True
+        self._stream.close()
+
+
+@dataclass
+class _Slot:
+    index: int
+    handle: Any
+    attempt: int = 1
+    started: bool = False
+    alive: bool = True
+    finished: bool = False
+    report: Any = None
+    node: str | None = None
+    jobs: set[str] = field(default_factory=set)
+    lines_before: int = 0  # lines of this slot's earlier actors
+    lines: int = 0  # lines of its current actor
+
+
+class _Supervisor:
+    """The driver's side, in its own thread: deals jobs, hears the actors, replaces dead ones.
+
+    Holds no reference to the ``FanOut``, so the ``FanOut`` can be garbage collected (which
+    closes this).
+    """
+
+    def __init__(self, fan: FanOut) -> None:
+        self.settings = fan._settings
+        self.sink = fan._sink
+        self.options = fan._options
+        self.actors = fan._actors
+        self.jobs_per_actor = fan._jobs_per_actor
+        self.max_reassignments = fan._max_reassignments
+        self.grace = fan._grace
+        self.lock = threading.Lock()
+        self.slots: list[_Slot] = []
+        self.pending: deque[str] = deque()
+        self.known: dict[str, None] = {}  # every job handed to the fan-out, in order
+        self.completed: dict[str, None] = {}
+        self.failures: dict[str, BaseException] = {}
+        self.attempts: dict[str, int] = {}
+        self.reassignments = 0
+        self.replacements = 0
+        self.max_replacements = self.actors * max(1, self.max_reassignments)
+        self.notes: list[str] = []
+        self.poll_error: BaseException | None = None
+        self.poll_failures = 0
+        self.follow = False
+        self.started_at = time.monotonic()
+        self.ready_at: float | None = None
+        self.ended_at: float | None = None
+        self.stopping = threading.Event()
+        self.closed = threading.Event()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    # driver thread ------------------------------------------------------------------------
+    def start(self, job_ids: list[str], follow: tuple[float, list[str]] | None) -> None:
+        self.follow = follow is not None
+        for job in job_ids:
+            self.known[job] = None
+            self.pending.append(job)
+        self._check_resources()
+        for index in range(self.actors):
+            self.slots.append(self._launch(index, 1))
+        threading.Thread(target=self._run, name='synapse-fanout-supervise', daemon=True).start()
+        if follow is not None:
+            threading.Thread(target=self._poll, args=follow, name='synapse-fanout-follow', daemon=True).start()
+
+    def _check_resources(self) -> None:
+        cpus = float(self.options.get('num_cpus') or 0)
+        free = float(ray.available_resources().get('CPU', 0.0))  # type: ignore[no-untyped-call]
+        if cpus > 0 and self.actors * cpus > free:
+            note = (
+                f'{self.actors} actors of {cpus:g} CPU each but {free:g} CPUs free: '
+                f'{max(0, self.actors - int(free // cpus))} wait for room and get jobs only once started'
+            )
+            self.notes.append(note)
+            warnings.warn(f'FanOut: {note}', CapacityWarning, stacklevel=4)
+
+    def _launch(self, index: int, attempt: int) -> _Slot:
+        worker = ray.remote(_Tailer).options(**self.options)
+        handle: Any = worker.remote(self.settings, self.sink)
+        slot = _Slot(index, handle, attempt)
+        slot.report = handle.report.remote(0.0)  # answers once the actor started
+        return slot
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        """Kills every actor now (their streams close with them) and ends the supervision."""
+        self.stopping.set()
+        self.closed.set()
+        with self.lock:
+            slots = list(self.slots)
+        for slot in slots:
+            with contextlib.suppress(Exception):
+                ray.kill(slot.handle)
+        self.done.wait(10)
+
+    # supervisor thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        stop_sent: float | None = None
+        try:
+            while not self.closed.is_set():
+                if self.stopping.is_set() and stop_sent is None:
+                    stop_sent = time.monotonic()
+                    self._send_stop()
+                with self.lock:
+                    alive = [s for s in self.slots if s.alive and not s.finished]
+                    idle = not self.pending and not any(s.jobs for s in self.slots)
+                if stop_sent is not None and (not alive or time.monotonic() - stop_sent > self.grace):
+                    break
+                if stop_sent is None and not self.follow and idle:
+                    break
+                if not alive:
+                    self._no_actor_left()
+                    break
+                self._deal()
+                refs = [s.report for s in alive]
+                ready, _ = ray.wait(refs, num_returns=1, timeout=0.5)
+                if ready:
+                    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                for slot in alive:
+                    if slot.report in ready:
+                        self._hear(slot)
+        except Exception as e:
+            self.error = e
+            self.notes.append(f'the supervision failed: {type(e).__name__}: {e}')
+        finally:
+            self.ended_at = time.monotonic()
+            self._kill_all()
+            self.done.set()
+
+    def _send_stop(self) -> None:
+        with self.lock:
+            slots = [s for s in self.slots if s.alive]
+        for slot in slots:
+            if slot.started:
+                slot.handle.stop.remote()
+            else:  # never started (no room on the cluster): nothing to stop gracefully
+                slot.alive = False
+                ray.kill(slot.handle)
+
+    def _kill_all(self) -> None:
+        """Kills every actor and waits (10 s at most) until Ray knows them dead: their CPUs are free again."""
+        with self.lock:
+            slots = list(self.slots)
+            for slot in slots:
+                slot.alive = False
+        probes = []
+        for slot in slots:
+            with contextlib.suppress(Exception):
+                ray.kill(slot.handle)
+                probes.append(slot.handle.report.remote(0.0))
+        with contextlib.suppress(Exception):
+            ray.wait(probes, num_returns=len(probes), timeout=10)
+
+    def _deal(self) -> None:
+        """Hands waiting jobs to the started actors with the most room."""
+        if self.stopping.is_set():
+            return
+        with self.lock:
+            ready = [s for s in self.slots if s.alive and s.started and not s.finished]
+            given: dict[int, list[str]] = {}
+            while self.pending and ready:
+                slot = min(ready, key=lambda s: len(s.jobs))
+                if len(slot.jobs) >= self.jobs_per_actor:
+                    break
+                job = self.pending.popleft()
+                slot.jobs.add(job)
+                given.setdefault(slot.index, []).append(job)
+        for slot in ready:
+            if slot.index in given:
+                slot.handle.add.remote(given[slot.index])
+
+    def _hear(self, slot: _Slot) -> None:
+        try:
+            news = ray.get(slot.report)
+        except RayActorError as e:
+            self._died(slot, e)
+            return
+        with self.lock:
+            if not slot.started:
+                slot.started = True
+                if self.ready_at is None:
+                    self.ready_at = time.monotonic()
+            slot.node = news['node']
+            slot.lines = news['lines']
+            for job, error in news['ends']:
+                if job not in slot.jobs:
+                    continue
+                slot.jobs.discard(job)
+                self._ended(job, error)
+            if news['error']:
+                self.notes.append(f'actor {slot.index}: {news["error"]}')
+            finished = news['finished']
+            if finished and self.stopping.is_set():
+                slot.finished = True
+                self.pending.extendleft(reversed(sorted(slot.jobs)))  # a stopped actor's jobs are unfinished
+                slot.jobs.clear()
+                return
+        if finished:  # ended by itself (its stream failed): as good as dead
+            with contextlib.suppress(Exception):
+                ray.kill(slot.handle)
+            self._died(slot)
+            return
+        slot.report = slot.handle.report.remote(0.5)
+
+    def _ended(self, job: str, error: BaseException | None) -> None:
+        """Records the (latest) end of `job`: exactly one of completed or failures (lock held)."""
+        self.completed.pop(job, None)
+        self.failures.pop(job, None)
+        if error is None:
+            self.completed[job] = None
+        else:
+            self.failures[job] = error
+
+    def _died(self, slot: _Slot, error: BaseException | None = None) -> None:
+        """The actor died: its unfinished jobs go back to the queue, and a new actor takes its slot."""
+        with self.lock:
+            slot.alive = False
+            if error is not None and not self.stopping.is_set():
+                why = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+                self.notes.append(f'actor {slot.index} (attempt {slot.attempt}) died: {why[:300]}')
+            lost = sorted(slot.jobs)
+            slot.jobs.clear()
+            requeue: list[str] = []
+            for job in lost:
+                self.attempts[job] = self.attempts.get(job, 0) + 1
+                if self.attempts[job] > self.max_reassignments:
+                    self._ended(job, ActorDiedError(f'the actors tailing job {job} died {self.attempts[job]} times'))
+                else:
+                    requeue.append(job)
+            if self.stopping.is_set():
+                self.pending.extendleft(reversed(requeue))
+                return
+            self.reassignments += len(requeue)
+            self.pending.extendleft(reversed(requeue))
+            if self.replacements >= self.max_replacements:
+                self.notes.append(f'actor {slot.index} died; not replaced ({self.replacements} replacements so far)')
+                return
+            self.replacements += 1
+            new = self._launch(slot.index, slot.attempt + 1)
+            new.lines_before = slot.lines_before + slot.lines
+            self.slots[self.slots.index(slot)] = new
+
+    def _no_actor_left(self) -> None:
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            error = ActorDiedError('no tailing actor is left')
+            while self.pending:
+                self._ended(self.pending.popleft(), error)
+
+    def _poll(self, interval: float, statuses: list[str]) -> None:
+        """Follow mode: lists the jobs every `interval` (backing off on failures) and queues new ones.
+
+        Any exception of a round (not only a ``ClientError``) is a failed poll: reported,
+        logged once per change, and retried later; the thread only ends with the fan-out.
+        """
+        previous: set[str] = set()
+        delay = 0.0
+        client: AgentClient | None = None
+        try:
+            while not self.stopping.wait(delay):
+                try:
+                    if client is None:
+                        client = self.settings.client()
+                    running = set(_running(client.list_jobs(), statuses))
+                    if self.stopping.is_set():
+                        break
+                    self._queue_listed(running, previous)
+                except Exception as e:
+                    with self.lock:
+                        if self.poll_error is None or type(self.poll_error) is not type(e):
+                            logger.warning('FanOut: polling list_jobs failed: %s', e)
+                        self.poll_error = e
+                        self.poll_failures += 1
+                        streak = self.poll_failures
+                    delay = min(interval * 2 ** min(streak, 16), max(interval, 60.0))
+                    continue
+                previous = running
+                delay = interval
+        finally:
+            if client is not None:
+                client.close()
+
+    def _queue_listed(self, running: set[str], previous: set[str]) -> None:
+        """Queues the jobs that appeared in the listing; drops waiting ones no longer listed."""
+        with self.lock:
+            if self.poll_error is not None:
+                logger.warning('FanOut: polling list_jobs works again')
+            self.poll_error = None
+            self.poll_failures = 0
+            active = {job for s in self.slots if s.alive for job in s.jobs}
+            waiting = set(self.pending)
+            for job in sorted(running - previous - active - waiting):
+                self.known[job] = None
+                self.pending.append(job)
+            kept = [job for job in self.pending if job in running]
+            self.pending.clear()
+            self.pending.extend(kept)
+
+    # snapshots ----------------------------------------------------------------------------
+    def snapshot(self) -> FanOutResult:
+        with self.lock:
+            ended = set(self.completed) | set(self.failures)
+            actors = [
+                ActorProgress(s.index, s.attempt, s.node, s.started, s.alive, sorted(s.jobs), s.lines_before + s.lines)
+                for s in self.slots
+            ]
+            end = self.ended_at if self.ended_at is not None else time.monotonic()
+            return FanOutResult(
+                completed=list(self.completed),
+                failures=dict(self.failures),
+                unfinished=[job for job in self.known if job not in ended],
+                lines=sum(a.lines for a in actors),
+                actors=actors,
+                reassignments=self.reassignments,
+                replacements=self.replacements,
+                seconds=end - self.started_at,
+                startup_seconds=None if self.ready_at is None else self.ready_at - self.started_at,
+                running=not self.done.is_set(),
+                poll_error=self.poll_error,
+                poll_failures=self.poll_failures,
+                notes=list(self.notes),
+            )
+
+
+def _running(listed: Any, statuses: list[str]) -> list[str]:
+    """The ids of the listed jobs in `statuses`; a listing of another shape is an error."""
+    if not isinstance(listed, list):
+        raise ClientError(502, f'list_jobs answered a {type(listed).__name__}, not a list')
+    out: list[str] = []
+    for job in listed:
+        if isinstance(job, dict) and job.get('status') in statuses:
+            job_id = job.get('submission_id') or job.get('job_id')
+            if isinstance(job_id, str) and job_id:
+                out.append(job_id)
+    return out
 
 
 class FanOut:
     """Tails jobs over `actors` Ray actors, each handing batches to `sink` inside the actor.
 
     Args:
-        base_url, agent_token, user_token, tenant: the agent, as for :class:`AgentClient`
-            (the tokens travel to the actors as actor arguments and are never shown in reprs).
-        sink: a callable taking a :class:`LogBatch`, or a Ray actor handle (``sink_method``).
-        actors: how many tailing actors (shards).
-        protocol, timeout, max_connecting: as for :meth:`AgentClient.tail_many`.
-        stream_limits: the actors' ``StreamLimits`` (default: the client's defaults).
-        actor_options: passed to ``.options()`` of every tailing actor (``num_cpus``, ...).
-        max_reassignments: restarts allowed per shard; after that its jobs are left unfinished
-            and the shard's ``error`` says so.
-        progress_interval: seconds between two progress reports collected by the driver.
-        on_progress: called on the driver with the list of :class:`ShardProgress` after each collection.
+        base_url: The agent, as for `AgentClient`.
+        agent_token: The agent token: a ``str`` (it then travels to the actors as a pickled
+            actor argument, held by Ray's GCS), or `TokenFromEnv` /
+            `TokenFromFile` to have every process read it where it runs.
+        sink: A callable taking a `LogBatch`, or a Ray actor handle (``sink_method``).
+        actors: How many tailing actors.
+        user_token: As `agent_token`, for ``SYNAPSE-User``.
+        tenant: As `agent_token`, for ``SYNAPSE-Tenant``.
+        protocol: As for `AgentClient.tail_many`.
+        timeout: As for `AgentClient.tail_many`.
+        max_connecting: As for `AgentClient.tail_many` (per actor).
+        max_buffered_bytes: Bytes of line text one actor's streams buffer together at most.
+        stream_limits: The actors' ``StreamLimits``; by default none is counted
+            (`default_stream_limits`): memory is bounded by ``queue_size``,
+            ``max_message_size`` and `max_buffered_bytes`.
+        sink_method: The method of a sink actor that takes the batches.
+        max_in_flight: Calls to a sink actor outstanding per tailing actor.
+        jobs_per_actor: Jobs one actor tails at once (default 1000: about 40 KiB per quiet
+            stream plus the shared ``max_buffered_bytes``; a smaller value dealt jobs in small
+            steps and halved the rate of 1,000 short jobs); the others wait in the driver's queue
+            and go to the first actor with room (in follow mode too: running jobs beyond
+            ``actors * jobs_per_actor`` wait, counted in ``FanOutResult.waiting``).
+        actor_options: Passed to ``.options()`` of every tailing actor; the defaults are
+            ``num_cpus=1``, ``max_concurrency=4`` (at least 3 is kept) and
+            ``scheduling_strategy='SPREAD'`` (actors spread over the nodes).
+        max_reassignments: How many times a job goes to a new actor after its actor died;
+            after that it fails with `ActorDiedError`. Dead actors are replaced up to
+            ``actors * max_reassignments`` times in all.
+        progress_interval: Seconds between two calls of `on_progress` in `wait`.
+        on_progress: Called in `wait`'s thread with a `FanOutResult` snapshot; an
+            exception it raises ends the fan-out (actors killed) and comes out of `wait`.
+        stop_grace: Seconds stopped actors get to report before they are killed.
+
+    Raises:
+        ValueError: `actors` or `jobs_per_actor` is below 1.
+        TypeError: `sink` is neither a callable nor a Ray actor handle.
+        ValidationError: (400) a bad `base_url` or `agent_token`, before any actor starts.
     """
 
     def __init__(
         self,
         base_url: str,
-        agent_token: str,
+        agent_token: Token,
         *,
         sink: Any,
         actors: int = 2,
-        user_token: str | None = None,
-        tenant: str | None = None,
-        protocol: str = 'auto',
+        user_token: Token | None = None,
+        tenant: Token | None = None,
+        protocol: ProtocolName = 'auto',
         timeout: float = 30.0,
         max_connecting: int = 64,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         stream_limits: StreamLimits | None = None,
         sink_method: str = 'write',
         max_in_flight: int = 16,
+        jobs_per_actor: int = 1000,
         actor_options: Mapping[str, Any] | None = None,
         max_reassignments: int = 3,
         progress_interval: float = 0.5,
-        on_progress: Callable[[list[ShardProgress]], None] | None = None,
+        on_progress: Callable[[FanOutResult], None] | None = None,
+        stop_grace: float = 10.0,
     ) -> None:
         if actors < 1:
             raise ValueError('actors must be at least 1')
+        if jobs_per_actor < 1:
+            raise ValueError('jobs_per_actor must be at least 1')
+        if not (isinstance(sink, ray.actor.ActorHandle) or callable(sink)):
+            raise TypeError('the sink must be a callable or a Ray actor handle')
+        # A bad URL or token is refused here, before any actor starts (no I/O; a token read
+        # from the environment or a file is checked where it is read).
+        AgentClient(base_url, agent_token if isinstance(agent_token, str) else 'unread').close()
         self._settings = _Settings(
             base_url,
             agent_token,
@@ -302,135 +848,160 @@ class FanOut:
             protocol,
             timeout,
             max_connecting,
+            max_buffered_bytes,
             stream_limits,
             sink_method,
             max_in_flight,
         )
         self._sink = sink
         self._actors = actors
-        self._options = {'num_cpus': 1, 'max_concurrency': 4, **(actor_options or {})}
+        self._jobs_per_actor = jobs_per_actor
+        options = {'num_cpus': 1, 'max_concurrency': 4, 'scheduling_strategy': 'SPREAD', **(actor_options or {})}
+        options['max_concurrency'] = max(3, int(options['max_concurrency']))  # report, add and stop side by side
+        self._options = options
         self._max_reassignments = max_reassignments
         self._interval = progress_interval
         self._on_progress = on_progress
-        self._stop = threading.Event()
-        self._handles: dict[int, Any] = {}
-        self._runs: dict[int, Any] = {}
-        self._progress: dict[int, ShardProgress] = {}
-        self._carried: dict[int, ShardProgress] = {}
-        self._follow: tuple[float, int] | None = None
-        self.reassignments = 0
+        self._grace = stop_grace
+        self._supervisor: _Supervisor | None = None
+        self._finalizer: Any = None
 
     def __repr__(self) -> str:
         return f'FanOut(base_url={self._settings.base_url!r}, actors={self._actors})'
 
     @property
     def handles(self) -> dict[int, Any]:
-        """The live tailing actor of each shard."""
-        return dict(self._handles)
+        """The live tailing actor of each slot."""
+        sup = self._supervisor
+        if sup is None:
+            return {}
+        with sup.lock:
+            return {s.index: s.handle for s in sup.slots if s.alive}
 
-    def start(self, job_ids: Iterable[str] = (), *, follow: bool = False, interval: float = 2.0) -> FanOut:
-        """Starts the actors: one shard of `job_ids` each, or, with `follow`, every running job."""
-        ids = list(dict.fromkeys(job_ids))
-        self._follow = (interval, self._actors) if follow else None
-        for shard in range(self._actors):
-            jobs = [] if follow else ids[shard :: self._actors]
-            self._launch(ShardProgress(shard, jobs=jobs))
+    def start(
+        self,
+        job_ids: Iterable[str] = (),
+        *,
+        follow: bool = False,
+        interval: float = 2.0,
+        statuses: Iterable[str] = ('RUNNING',),
+    ) -> FanOut:
+        """Starts the actors and the driver's supervision; returns at once.
+
+        Args:
+            job_ids: The jobs to tail (ignored with `follow`).
+            follow: Follow every job the agent lists with a status in `statuses` instead: the
+                driver polls ``list_jobs`` every `interval` seconds (doubling the wait after
+                each failed poll, up to a minute; every failure is in ``poll_error`` and
+                logged once per change) and queues the jobs that appear, until `stop`.
+                A job that leaves the listing and comes back is tailed again from line 0.
+            interval: Seconds between two polls.
+            statuses: The statuses followed.
+
+        Raises:
+            RuntimeError: Already started.
+        """
+        if self._supervisor is not None:
+            raise RuntimeError('this FanOut was started already')
+        sup = _Supervisor(self)
+        self._supervisor = sup
+        self._finalizer = weakref.finalize(self, sup.close)
+        self._finalizer.atexit = False  # at exit, Ray ends the driver's actors itself
+        ids = [] if follow else list(dict.fromkeys(str(job) for job in job_ids))
+        wanted = [statuses] if isinstance(statuses, str) else [str(s) for s in statuses]
+        sup.start(ids, (float(interval), wanted) if follow else None)
         return self
 
-    def _launch(self, progress: ShardProgress) -> None:
-        worker = ray.remote(_ShardWorker).options(**self._options)
-        handle: Any = worker.remote(self._settings, progress, self._sink, self._follow)
-        self._handles[progress.shard] = handle
-        self._runs[progress.shard] = handle.run.remote()
-        self._progress[progress.shard] = progress
-
     def stop(self) -> None:
-        """Asks every actor to stop (follow mode's way out); :meth:`wait` then returns."""
-        self._stop.set()
-        for handle in self._handles.values():
-            handle.stop.remote()
+        """Asks every actor to stop (follow mode's way out): `wait` then returns.
+
+        Actors that never started are killed at once; started ones report what they finished
+        and are killed after ``stop_grace`` seconds at most. Jobs not ended are ``unfinished``.
+        """
+        if self._supervisor is not None:
+            self._supervisor.stop()
+
+    def close(self) -> None:
+        """Kills every actor now (closing their streams); what they did not report is ``unfinished``."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def progress(self) -> FanOutResult:
+        """A snapshot of the fan-out now (kept current by the actors' reports)."""
+        if self._supervisor is None:
+            raise RuntimeError('this FanOut was not started')
+        return self._supervisor.snapshot()
 
     def wait(self, timeout: float | None = None, *, duration: float | None = None) -> FanOutResult:
-        """Supervises until every shard ended (or `timeout` passed; `duration` then stops follow mode)."""
+        """Waits until every job ended (or the fan-out was stopped), calling `on_progress`.
+
+        Args:
+            timeout: Return a snapshot after this many seconds even if it still runs (then
+                ``result.running`` is ``True`` and the actors go on: call `stop` or
+                `close`).
+            duration: Call `stop` after this many seconds (follow mode's end).
+
+        Returns:
+            The final `FanOutResult` (``running`` is ``False``).
+
+        Raises:
+            BaseException: Whatever `on_progress` raised, Ctrl-C, or an internal failure of the
+                supervision: the fan-out is closed (actors killed) before it propagates.
+        """
+        sup = self._supervisor
+        if sup is None:
+            raise RuntimeError('this FanOut was not started')
         start = time.monotonic()
-        while self._runs:
-            if duration is not None and time.monotonic() - start >= duration and not self._stop.is_set():
-                self.stop()
-            if timeout is not None and time.monotonic() - start >= timeout:
-                break
-            refs = list(self._runs.values())
-            done, _ = ray.wait(refs, num_returns=len(refs), timeout=self._interval)
-            for shard, ref in list(self._runs.items()):
-                if ref in done:
-                    self._finish(shard, ref)
-            self._collect()
-        return FanOutResult(
-            [self._merged(s) for s in sorted(self._progress)], self.reassignments, time.monotonic() - start
-        )
+        try:
+            while True:
+                elapsed = time.monotonic() - start
+                if duration is not None and elapsed >= duration:
+                    sup.stop()
+                if timeout is not None and elapsed >= timeout:
+                    return sup.snapshot()
+                step = self._interval
+                for limit in (duration, timeout):
+                    if limit is not None and limit > elapsed:
+                        step = min(step, limit - elapsed)
+                ended = sup.done.wait(max(step, 0.01))
+                if self._on_progress is not None:
+                    self._on_progress(sup.snapshot())
+                if ended:
+                    break
+            if sup.error is not None:
+                raise sup.error
+            return sup.snapshot()
+        except BaseException:
+            self.close()
+            raise
 
     def run(
-        self, job_ids: Iterable[str] = (), *, follow: bool = False, interval: float = 2.0, duration: float | None = None
+        self,
+        job_ids: Iterable[str] = (),
+        *,
+        follow: bool = False,
+        interval: float = 2.0,
+        duration: float | None = None,
     ) -> FanOutResult:
-        """``start`` then ``wait``; Ctrl-C stops the actors and returns what was done."""
+        """``start`` then ``wait``; every way out kills the actors.
+
+        Ctrl-C stops the actors and returns what was done; any other exception (from
+        `on_progress`, say) propagates after the actors were killed.
+        """
         self.start(job_ids, follow=follow, interval=interval)
         try:
-            return self.wait(duration=duration)
-        except KeyboardInterrupt:
-            self.stop()
-            return self.wait(timeout=10)
-
-    def _finish(self, shard: int, ref: Any) -> None:
-        del self._runs[shard]
-        try:
-            self._progress[shard] = ray.get(ref)
-            self._handles.pop(shard, None)
-        except RayActorError:
-            self._reassign(shard)
-
-    def _reassign(self, shard: int) -> None:
-        """The shard's actor died: a new actor takes the jobs whose end the driver never saw."""
-        last = self._progress[shard]
-        self._carried[shard] = self._merged(shard)
-        self._handles.pop(shard, None)
-        if self._stop.is_set():
-            return
-        if last.attempt > self._max_reassignments:
-            self._carried[shard].error = f'the actor died {last.attempt} times; jobs left unfinished'
-            self._carried[shard].running = False
-            return
-        ended = self._carried[shard].ended()
-        remaining = [job for job in last.jobs if job not in ended]
-        self.reassignments += 1
-        self._launch(ShardProgress(shard, attempt=last.attempt + 1, jobs=remaining))
-
-    def _merged(self, shard: int) -> ShardProgress:
-        """A shard's progress over all its attempts."""
-        now = self._progress[shard]
-        before = self._carried.get(shard)
-        if before is None:
-            return now
-        return ShardProgress(
-            shard,
-            now.attempt,
-            sorted(set(before.jobs) | set(now.jobs)),
-            before.lines + now.lines,
-            sorted(set(before.completed) | set(now.completed)),
-            {**before.failures, **now.failures},
-            now.running,
-            now.error or before.error,
-            before.seconds + now.seconds,
-        )
-
-    def _collect(self) -> None:
-        """Asks the running actors for their progress (a dead one is noticed by its run)."""
-        asks = {shard: self._handles[shard].progress.remote() for shard in self._runs if shard in self._handles}
-        for shard, ref in asks.items():
             try:
-                self._progress[shard] = ray.get(ref, timeout=max(self._interval, 1.0) * 5)
-            except (RayActorError, ray.exceptions.GetTimeoutError):
-                continue
-        if self._on_progress is not None:
-            self._on_progress([self._merged(s) for s in sorted(self._progress)])
+                return self.wait(duration=duration)
+            except KeyboardInterrupt:
+                return self.progress()
+        finally:
+            self.close()
+
+    def __enter__(self) -> FanOut:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class CollectingSink:

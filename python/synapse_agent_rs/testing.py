@@ -4,7 +4,7 @@
 127.0.0.1 on a free port. It answers the agent's REST routes from jobs you add, streams
 their logs over WebSocket (``jobs/{id}/logs/``) and chunked HTTP (``jobs/{id}/logs/stream/``),
 and misbehaves on request: errors, dropped connections, silences, refusals, stalls,
-fragmented frames, cut chunks, and a firehose of generated lines for load tests::
+fragmented frames, cut chunks, and a firehose of generated lines for load tests:
 
     from synapse_agent_rs.clients.agent import AgentClient
     from synapse_agent_rs.testing import FakeAgent
@@ -51,7 +51,7 @@ Built-in routes (paths end in ``/``):
 With ``tls=(certificate_chain_pem, private_key_pem)`` the agent serves HTTPS and WSS (its
 `url` starts with ``https://``); adding ``client_ca=ca_pem`` requires client certificates
 issued by that CA (mutual TLS). Certificates can be made at test time, for example with
-``trustme``::
+``trustme``:
 
     ca = trustme.CA()
     leaf = ca.issue_cert('127.0.0.1')

@@ -22,6 +22,10 @@ mod _core {
     #[pymodule_export]
     use crate::py::aio::{AsyncLineStream, Done};
     #[pymodule_export]
+    use crate::py::arrow::{ArrowStream, AsyncArrowStream};
+    #[pymodule_export]
+    use crate::py::arrow_ffi::ArrowBatch;
+    #[pymodule_export]
     use crate::py::call::AsyncCall;
     #[pymodule_export]
     use crate::py::client::AgentCore;

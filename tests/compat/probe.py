@@ -7,7 +7,9 @@
 - ``ours``: synapse-agent-rs imports and tails a job of its FakeAgent;
 - ``accelerate``: code written against ``synapse_sdk.clients.agent`` gets our core after
   ``synapse_agent_rs.install()`` (sync and async, errors as the SDK's classes), and gets its
-  own methods back after ``uninstall()``;
+  own methods back after ``uninstall()``; an int job id is accepted, a subclass's extra
+  ``_get_headers()`` header reaches the agent, and the client still pickles and deep-copies
+  after an accelerated tail and after ``uninstall()`` (issue 17, items 14-16);
 - ``alias``: no real SDK: ``import synapse_sdk`` gives our package.
 
 Prints one line per check and exits non-zero at the first failure.
@@ -16,9 +18,11 @@ Prints one line per check and exits non-zero at the first failure.
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib
 import importlib.metadata
 import inspect
+import pickle
 import shutil
 import subprocess
 import sys
@@ -128,9 +132,55 @@ def accelerate() -> None:
 
         check('async SDK client tails through our core', asyncio.run(tail_async()) == ['first', 'second'])
         check('still an async generator function', inspect.isasyncgenfunction(AsyncAgentClient.tail_job_logs))
-        synapse_agent_rs.uninstall()
         client.stream_limits.max_lines = 50_000
+        picklable(client, 'after an accelerated tail')
+        agent.add_job('7', ['int id'])
+        check('an int job id is accepted, as str()', list(client.tail_job_logs(7)) == ['int id'])  # type: ignore[arg-type]
+
+        class GatewayClient(AgentClient):  # type: ignore[misc]
+            def _get_headers(self) -> dict[str, str]:
+                return {**super()._get_headers(), 'X-Gateway-Key': 'gw-123'}
+
+        gateway = GatewayClient(agent.url, 'token')
+        for protocol in ('http', 'websocket'):
+            check(
+                f'  tail over {protocol}',
+                list(gateway.tail_job_logs('job-1', protocol=protocol)) == ['first', 'second'],
+            )
+            sent = agent.requests()[-1]['headers']
+            check(
+                f"a subclass's _get_headers() header reaches the agent ({protocol})",
+                sent.get('x-gateway-key') == 'gw-123' and sent.get('user-agent', '').startswith('synapse-agent-rs/'),
+                sent.get('x-gateway-key'),
+            )
+
+        async def tail_async_gateway() -> list[str]:
+            class AsyncGatewayClient(AsyncAgentClient):  # type: ignore[misc]
+                def _get_headers(self) -> dict[str, str]:
+                    return {**super()._get_headers(), 'X-Gateway-Key': 'gw-async'}
+
+            return [line async for line in AsyncGatewayClient(agent.url, 'token').tail_job_logs(7)]
+
+        check('async: int job id', asyncio.run(tail_async_gateway()) == ['int id'])
+        check('async: the subclass header too', agent.requests()[-1]['headers'].get('x-gateway-key') == 'gw-async')
+        synapse_agent_rs.uninstall()
+        picklable(client, 'after uninstall()')
         check('uninstall() gives the SDK its own tail back', 'python-requests' in user_agent_of_tail())
+
+
+def picklable(client: Any, when: str) -> None:
+    """The SDK client pickles and deep-copies, to an equal client (no core of ours inside it)."""
+    names = {name for name in vars(client) if 'synapse_agent_rs' in name or 'core' in name.lower()}
+    check(f'nothing of ours in the client {when}', not names, names)
+    for how, twin in (('pickle', lambda c: pickle.loads(pickle.dumps(c))), ('deepcopy', copy.deepcopy)):
+        try:
+            other = twin(client)
+        except Exception as e:
+            check(f'the client {how}s {when}', False, repr(e))
+        check(
+            f'the client {how}s {when}',
+            (other.base_url, other.agent_token) == (client.base_url, client.agent_token),
+        )
 
 
 def alias() -> None:

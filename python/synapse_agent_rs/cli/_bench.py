@@ -17,9 +17,10 @@ from typing import Any
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from synapse_agent_rs.cli._output import console, table
+from synapse_agent_rs.cli._output import console, plural, table
 from synapse_agent_rs.cli._tail import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error_text
 from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.testing import FakeAgent
 from synapse_agent_rs.utils.network import StreamLimits
 
@@ -94,7 +95,7 @@ def show_progress(progress: Progress, task: TaskID, result: Result, seconds: flo
 
 
 def tail_all(
-    client: AgentClient, jobs: list[str], expected: int | None, protocol: str, max_connecting: int, show: bool
+    client: AgentClient, jobs: list[str], expected: int | None, protocol: ProtocolName, max_connecting: int, show: bool
 ) -> Result:
     """Bulk-tails `jobs`, with a live progress bar on stderr when `show`."""
     result = Result(jobs=len(jobs), expected=expected)
@@ -120,6 +121,8 @@ def tail_all(
         try:
             with stream:
                 for job, item in stream.events():
+                    if job is None:  # the job listing (follow mode only)
+                        continue
                     now = time.perf_counter()
                     if isinstance(item, list):
                         if job not in first:
@@ -150,7 +153,7 @@ def tail_all(
     if expected is not None and result.lines != expected and not result.failures and not result.interrupted:
         short = [job for job in jobs if counts[job] != expected // max(len(jobs), 1)]
         for job in short[:5]:
-            sys.stderr.write(f'{job}: {counts[job]:,} lines received\n')
+            sys.stderr.write(f'synapse-agent-rs bench: job {job}: {plural(counts[job], "line")} received\n')
     return result
 
 
@@ -158,7 +161,7 @@ def run(
     *,
     jobs: int,
     lines: int,
-    protocol: str,
+    protocol: ProtocolName,
     max_connecting: int,
     queue_size: int,
     url: str | None,
@@ -185,7 +188,7 @@ def run(
         where = f'agent at {client.base_url}'
     client.stream_limits = StreamLimits.unlimited(queue_size=queue_size)
     if show:
-        sys.stderr.write(f'tailing {len(names):,} jobs from the {where} ({protocol})\n')
+        sys.stderr.write(f'tailing {plural(len(names), "job")} from the {where} ({protocol})\n')
     try:
         result = tail_all(client, names, expected, protocol, max_connecting, show)
     finally:
@@ -194,10 +197,10 @@ def run(
     if as_json:
         sys.stdout.write(json.dumps(result.as_json()) + '\n')
     else:
-        title = f'synapse-agent-rs bench: {len(names):,} jobs, protocol {protocol}'
+        title = f'synapse-agent-rs bench: {plural(len(names), "job")}, protocol {protocol}'
         table(title, ['', 'value'], result.rows(), sys.stdout)
     for job, error in list(result.failures.items())[:10]:
-        sys.stderr.write(f'{job}: {error_text(error)}\n')
+        sys.stderr.write(f'synapse-agent-rs bench: {error_text(error, job)}\n')
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED

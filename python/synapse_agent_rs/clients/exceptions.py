@@ -1,6 +1,6 @@
 """Exceptions raised by the agent clients, shaped like ``synapse_sdk.exceptions``.
 
-Hierarchy (``status_code`` in brackets)::
+Hierarchy (``status_code`` in brackets):
 
     ClientError                          base: .status_code, .detail, .job_id
     ├── ClientConnectionError            [503]  also a ConnectionError: refused, reset, TLS, dropped mid-stream
@@ -31,6 +31,10 @@ code, not a failure to retry) is raised by a client used after ``close()``.
 Errors of a log stream carry the job id in ``.job_id`` (and 404/408/503 messages name the job;
 REST ones name the request path). When a socket or TLS failure is behind an error, it is the
 ``__cause__``: an ``OSError`` subclass such as ``ConnectionRefusedError``, or an ``ssl.SSLError``.
+
+Every class pickles and copies (``pickle``, ``copy.deepcopy``) to an equal exception: the same
+class, ``str``, ``status_code``, ``detail`` and ``job_id``, so errors cross to and from Ray actors
+and worker processes unchanged (the ``__cause__`` and traceback stay behind, as for any exception).
 
 This module is pure Python and never imports the extension: the extension imports it.
 """
@@ -86,6 +90,12 @@ class ClientError(Exception):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})'
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the message and the attributes, never by calling ``__init__`` again (the
+        # subclasses' constructors take other arguments): pickle and ``copy`` keep the class,
+        # ``str``, ``status_code``, ``detail``, ``job_id``, ``limit`` and ``max`` as they were.
+        return _restore, (type(self), self.args), dict(self.__dict__)
 
 
 class ClientConnectionError(ClientError, ConnectionError):
@@ -220,6 +230,13 @@ class StreamLimitExceededError(StreamError):
 
 class WebSocketError(StreamError):
     """The WebSocket peer violated the protocol (503)."""
+
+
+def _restore(cls: type[ClientError], args: tuple[Any, ...]) -> ClientError:
+    """A ``ClientError`` with the given ``args`` (its message), for unpickling; the state follows."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args  # OSError's __new__ leaves them to __init__ in subclasses that define one
+    return exc
 
 
 def _is_gpu_unavailable(status_code: int, detail: Any) -> bool:

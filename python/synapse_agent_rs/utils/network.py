@@ -34,10 +34,16 @@ _LIMIT_FIELDS = ('max_messages', 'max_lines', 'max_bytes', 'max_message_size')
 class StreamLimits:
     """Resource limits of one log stream. ``None`` disables a limit.
 
+    The defaults are the SDK's, and ``tail_job_logs`` applies them (through
+    ``client.stream_limits``): code written for the SDK expects them. ``tail_many`` and
+    ``follow_jobs`` count nothing unless given ``stream_limits=``.
+
     Attributes:
         max_messages: WebSocket data messages received, the final ``complete`` excepted;
-            more raises ``StreamLimitExceededError`` (429).
-        max_lines: HTTP lines received (non-empty), a final ``complete`` excepted; more raises 429.
+            more raises ``StreamLimitExceededError`` (429). Counts nothing on an HTTP stream.
+        max_lines: HTTP lines received (non-empty), a final ``complete`` excepted; more raises
+            429. Counts nothing on a WebSocket stream (the default protocol): to stop after
+            N lines whatever the protocol, set both ``max_messages`` and ``max_lines``.
         max_bytes: payload bytes received on either protocol; more raises 429.
         max_message_size: UTF-8 bytes of one message or line; a longer one is skipped, never
             fatal, and never held in memory (with no limit, a WebSocket message is held whole,
@@ -45,8 +51,15 @@ class StreamLimits:
         queue_size: lines the reader may run ahead of the consumer; when that many are waiting,
             reading stops and the server is slowed by TCP backpressure.
 
-    Fields can be changed in place (``client.stream_limits.max_lines = 5``), as in the SDK; every
-    value is checked when it is set. A stream takes the limits its client has when it starts.
+    Fields can be changed in place, as in the SDK; every value is checked when it is set
+    (``ValidationError``, 400). A stream takes the limits its client has when it starts.
+
+    Example:
+        At most 5 lines per stream, on either protocol, and whole logs again:
+
+            client.stream_limits.max_messages = 5   # WebSocket
+            client.stream_limits.max_lines = 5      # HTTP
+            client.stream_limits = StreamLimits(max_messages=None, max_lines=None, max_bytes=None)
     """
 
     max_messages: int | None = 10_000
@@ -67,10 +80,21 @@ class StreamLimits:
         object.__setattr__(self, name, value)
 
     def as_tuple(self) -> tuple[int | None, int | None, int | None, int | None, int]:
-        """The limits in the order the Rust core takes them."""
+        """The limits in the order the Rust core takes them.
+
+        Returns:
+            ``(max_messages, max_lines, max_bytes, max_message_size, queue_size)``.
+        """
         return (self.max_messages, self.max_lines, self.max_bytes, self.max_message_size, self.queue_size)
 
     @classmethod
     def unlimited(cls, queue_size: int = 1_000) -> StreamLimits:
-        """No limit at all: for trusted agents and benchmarks."""
+        """No limit at all: for trusted agents and benchmarks.
+
+        Args:
+            queue_size: lines the reader may run ahead of the consumer (always bounded).
+
+        Returns:
+            Limits with every count and size limit ``None``.
+        """
         return cls(None, None, None, None, queue_size)

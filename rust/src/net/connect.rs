@@ -54,11 +54,22 @@ where
 const MAX_PROXY_ANSWER: usize = 8 * 1024;
 
 /// Asks an HTTP proxy to open a tunnel to `host:port` over `io`; the tunnel is `io` itself.
+/// Header names are written as `Proxy-Authorization` and `User-Agent`: some proxies match
+/// them case-sensitively.
 ///
 /// The answer is read byte-bounded; the caller bounds it in time.
-pub async fn http_tunnel(mut io: BoxIo, proxy: &Proxy, host: &str, port: u16) -> Result<BoxIo> {
+pub async fn http_tunnel(
+    mut io: BoxIo,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    user_agent: Option<&str>,
+) -> Result<BoxIo> {
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(agent) = user_agent {
+        request.push_str(&format!("User-Agent: {agent}\r\n")); // checked as a header value
+    }
     if let Some((user, password)) = &proxy.credentials {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));

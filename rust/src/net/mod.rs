@@ -2,12 +2,16 @@
 //! the route (direct or through a proxy), the connect timeout and the default headers.
 //!
 //! REST calls and HTTP streams use the transport's pooled reqwest client; the WebSocket path
-//! opens its stream with [`Transport::connect`] and hands it to the handshake. Nothing here is
+//! opens its stream with [`Transport::connect`] and hands it to the handshake. Through a proxy
+//! that must tunnel (CONNECT to an `https://` agent, SOCKS5), all three go through the same
+//! tunnel code: reqwest's connections are relayed to it (`relay`). Nothing here is
 //! process-wide: two clients of one process can trust different CAs or use different proxies.
 
 mod connect;
 pub mod proxy;
 pub mod redirect;
+#[cfg(unix)]
+mod relay;
 pub mod tls;
 mod transport;
 

@@ -1,5 +1,9 @@
-//! Redirects: followed only within the agent's origin (scheme, host and port), so tokens,
-//! request bodies and our URL never reach another server, and https is never downgraded.
+//! The agent pointing us at another origin: a redirect (of a REST call, an HTTP stream or a
+//! WebSocket upgrade) or a link in an answer (`list_all`'s `next`). One rule for all of them:
+//! only the agent's own origin (scheme, host and port) is followed, so tokens, request bodies
+//! and our URL never reach another server and https is never downgraded; anything else is
+//! [`other_origin`]'s `ClientConnectionError` (503) naming that origin, raised before anything
+//! is sent there.
 
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::Url;
@@ -46,15 +50,26 @@ pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// The error users get when the agent pointed us at another origin `target`
+/// (`scheme://host[:port]`), by `how` ("a 302 redirect"): 503, as the protocol page says.
+pub fn other_origin(target: &str, how: &str) -> Error {
+    Error::connection_msg(format!(
+        "the agent pointed us at another origin, {target} ({how}); not followed, so nothing (no token, \
+         header or body) was sent there: only the agent's own origin (scheme, host and port) is followed"
+    ))
+}
+
 /// The error users get for a refused redirect.
 pub fn refused_error(code: u16, target: &str) -> Error {
-    Error::Status {
-        code,
-        detail: format!(
-            "the agent redirected ({code}) to another origin, {target}; not followed, so no token or \
-             request body was sent there (only same-origin redirects are followed)"
-        ),
-        body: None,
+    other_origin(target, &format!("a {code} redirect"))
+}
+
+/// Refuses `url` when it is not on the `agent`'s origin: `how` says where the agent named it.
+pub fn check_origin(agent: &Url, url: &Url, how: &str) -> Result<(), Error> {
+    if url.origin() == agent.origin() {
+        Ok(())
+    } else {
+        Err(other_origin(&origin(url), how))
     }
 }
 
@@ -104,6 +119,19 @@ mod tests {
         assert!(e.to_string().contains("http://agent.example"), "{e}");
         let e = websocket_refusal(307, Some("https://evil.example:8443/x?token=1"), &request).unwrap();
         assert!(e.to_string().contains("https://evil.example:8443") && !e.to_string().contains("token=1"), "{e}");
+        assert_eq!(e.status_code(), 503);
         assert!(websocket_refusal(404, Some("https://evil.example"), &request).is_none());
+    }
+
+    #[test]
+    fn links_must_stay_on_the_agents_origin() {
+        let agent = Url::parse("https://agent.example/api").unwrap();
+        let link = |text: &str| check_origin(&agent, &Url::parse(text).unwrap(), "a link");
+        assert!(link("https://agent.example:443/elsewhere/?page=2").is_ok());
+        for other in ["http://agent.example/api/", "https://agent.example:8443/api/", "https://u:p@evil.example/x"] {
+            let e = link(other).unwrap_err();
+            assert_eq!(e.status_code(), 503, "{other}");
+            assert!(e.to_string().contains("another origin") && !e.to_string().contains("u:p"), "{e}");
+        }
     }
 }

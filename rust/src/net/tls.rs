@@ -227,6 +227,12 @@ pub fn failure(error: &(dyn std::error::Error + 'static), host: &str) -> Option<
             "certificate problem: {host} refused our TLS client certificate ({alert:?}); pass \
              cert=('client.pem', 'key.pem') with a certificate the agent accepts"
         ),
+        // The first bytes back were no TLS record: a plain-HTTP server's `HTTP/1.1 400` to our
+        // ClientHello, most likely.
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => format!(
+            "{host} answered the TLS handshake with something that is not TLS, most likely plain HTTP: \
+             if the agent serves http://, use an http:// base_url (https:// needs a TLS port)"
+        ),
         other => format!("TLS with {host} failed: {other}"),
     };
     Some(message)
@@ -246,6 +252,12 @@ mod tests {
         assert!(text.starts_with("certificate problem with agent.example"), "{text}");
         assert!(text.contains("verify=") && text.contains("SSL_CERT_FILE"), "{text}");
         assert!(failure(&std::io::Error::other("plain"), "h").is_none());
+        let plain = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        let text = failure(&plain, "agent.example").expect("a TLS failure");
+        assert!(text.contains("most likely plain HTTP") && text.contains("use an http:// base_url"), "{text}");
     }
 
     #[test]

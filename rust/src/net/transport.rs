@@ -8,6 +8,8 @@ use reqwest::Url;
 use tokio::time::timeout;
 
 use super::proxy::{self, Kind, Proxy};
+#[cfg(unix)]
+use super::relay;
 use super::tls::{self, TlsOptions};
 use super::{connect, redirect, BoxIo};
 use crate::error::{Error, Result};
@@ -60,6 +62,8 @@ impl Default for TransportOptions {
 
 /// How one agent client reaches its agent, shared by REST calls, HTTP streams and WebSockets.
 pub struct Transport {
+    /// The agent's base URL: where the relay's tunnels lead (see [`route`]).
+    agent: Url,
     tls: Arc<rustls::ClientConfig>,
     proxy: Option<Proxy>,
     connect_timeout: Duration,
@@ -87,14 +91,22 @@ impl Transport {
         let tls = tls::client_config(&options.tls)?;
         let proxy = proxy::resolve(options.proxy.as_deref(), options.trust_env, agent)?;
         let headers = default_headers(options.user_agent.as_deref(), &options.headers)?;
-        let client = build_client(&tls, proxy.as_ref(), options.connect_timeout, &headers)?;
+        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        let routed = route(&tls, proxy.as_ref(), options.connect_timeout, agent, user_agent)?;
+        let client = build_client(&tls, routed, options.connect_timeout, &headers)?;
         Ok(Self {
+            agent: agent.clone(),
             tls,
             proxy,
             connect_timeout: options.connect_timeout,
             headers,
             pooled: Mutex::new((std::process::id(), client)),
         })
+    }
+
+    /// The agent's base URL.
+    pub fn agent(&self) -> &Url {
+        &self.agent
     }
 
     /// The proxy in use, if any.
@@ -154,6 +166,11 @@ impl Transport {
         }
     }
 
+    /// The `User-Agent` of every request (and of our CONNECT), when it is plain text.
+    fn user_agent(&self) -> Option<&str> {
+        self.headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
+    }
+
     /// The headers every request carries besides the tokens (`User-Agent`, `headers=`).
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
@@ -164,7 +181,8 @@ impl Transport {
         let mut pooled = self.pooled.lock().unwrap_or_else(PoisonError::into_inner);
         let pid = std::process::id();
         if pooled.0 != pid {
-            *pooled = (pid, build_client(&self.tls, self.proxy.as_ref(), self.connect_timeout, &self.headers)?);
+            let routed = route(&self.tls, self.proxy.as_ref(), self.connect_timeout, &self.agent, self.user_agent())?;
+            *pooled = (pid, build_client(&self.tls, routed, self.connect_timeout, &self.headers)?);
         }
         Ok(pooled.1.clone())
     }
@@ -175,16 +193,7 @@ impl Transport {
         let (host, port, use_tls) = connect::target(url)?;
         let io = match &self.proxy {
             None => Box::new(connect::tcp(&host, port, self.connect_timeout).await?) as BoxIo,
-            Some(proxy) => match timeout(self.connect_timeout, self.through(proxy, &host, port)).await {
-                Ok(io) => io?,
-                Err(_) => {
-                    return Err(Error::Timeout(format!(
-                        "the proxy {} did not open a connection to {host}:{port} within {:?}",
-                        proxy.display(),
-                        self.connect_timeout
-                    )));
-                }
-            },
+            Some(proxy) => tunnel(&self.tls, proxy, self.connect_timeout, (&host, port), self.user_agent()).await?,
         };
         if use_tls {
             connect::tls(Arc::clone(&self.tls), &host, io).await
@@ -192,10 +201,19 @@ impl Transport {
             Ok(io)
         }
     }
+}
 
-    /// A connection to `host:port` through `proxy`.
-    async fn through(&self, proxy: &Proxy, host: &str, port: u16) -> Result<BoxIo> {
-        let tcp = connect::tcp(&proxy.host, proxy.port, self.connect_timeout).await.map_err(|e| match e {
+/// A connection to `host:port` through `proxy` (CONNECT or SOCKS5), made within
+/// `connect_timeout`: the one tunnel code of WebSockets, REST calls and HTTP streams.
+async fn tunnel(
+    tls: &Arc<rustls::ClientConfig>,
+    proxy: &Proxy,
+    connect_timeout: Duration,
+    (host, port): (&str, u16),
+    user_agent: Option<&str>,
+) -> Result<BoxIo> {
+    let open = async {
+        let tcp = connect::tcp(&proxy.host, proxy.port, connect_timeout).await.map_err(|e| match e {
             Error::Connection { detail, source } => Error::Connection {
                 detail: format!(
                     "could not connect through the proxy {}: {}",
@@ -207,21 +225,75 @@ impl Transport {
             other => other,
         })?;
         match proxy.kind {
-            Kind::Http { tls: false } => connect::http_tunnel(Box::new(tcp), proxy, host, port).await,
+            Kind::Http { tls: false } => connect::http_tunnel(Box::new(tcp), proxy, host, port, user_agent).await,
             Kind::Http { tls: true } => {
-                let io = connect::tls(Arc::clone(&self.tls), &proxy.host, tcp).await?;
-                connect::http_tunnel(io, proxy, host, port).await
+                let io = connect::tls(Arc::clone(tls), &proxy.host, tcp).await?;
+                connect::http_tunnel(io, proxy, host, port, user_agent).await
             }
             Kind::Socks5 { remote_dns } => connect::socks5(tcp, proxy, host, port, remote_dns).await,
         }
+    };
+    match timeout(connect_timeout, open).await {
+        Ok(io) => io,
+        Err(_) => Err(Error::Timeout(format!(
+            "the proxy {} did not open a connection to {host}:{port} within {connect_timeout:?}",
+            proxy.display()
+        ))),
     }
+}
+
+/// Idle pooled connections kept per host (REST calls and ended HTTP streams reuse them).
+pub const POOL_MAX_IDLE_PER_HOST: usize = 16;
+/// How long an idle pooled connection is kept.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the pooled client reaches the agent: directly, through reqwest's proxy support (an
+/// HTTP proxy forwarding plain `http://` requests), or through our own tunnel (everything a
+/// proxy must tunnel: CONNECT for `https://` agents, and SOCKS5).
+fn route(
+    tls: &Arc<rustls::ClientConfig>,
+    proxy: Option<&Proxy>,
+    connect_timeout: Duration,
+    agent: &Url,
+    user_agent: Option<&str>,
+) -> Result<Route> {
+    let Some(proxy) = proxy else {
+        return Ok(Route::Direct);
+    };
+    let forwards = matches!(proxy.kind, Kind::Http { .. }) && agent.scheme().eq_ignore_ascii_case("http");
+    #[cfg(unix)]
+    if !forwards {
+        let (host, port, _) = connect::target(agent)?;
+        let (tls, proxy, user_agent) = (Arc::clone(tls), proxy.clone(), user_agent.map(str::to_owned));
+        let open: relay::Opener = Arc::new(move || {
+            let (tls, proxy, host) = (Arc::clone(&tls), proxy.clone(), host.clone());
+            let agent = user_agent.clone();
+            Box::pin(async move { tunnel(&tls, &proxy, connect_timeout, (&host, port), agent.as_deref()).await })
+        });
+        // A system where no private socket can be made (no writable temporary directory)
+        // still gets reqwest's own tunnel, which most proxies accept.
+        if let Ok(relay) = relay::Relay::new(open) {
+            return Ok(Route::Relay(relay));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (tls, connect_timeout, forwards, user_agent); // no Unix socket for the relay: reqwest's own tunnel
+    Ok(Route::Reqwest(Box::new(proxy.for_reqwest()?)))
+}
+
+/// See [`route`].
+enum Route {
+    Direct,
+    Reqwest(Box<reqwest::Proxy>),
+    #[cfg(unix)]
+    Relay(Arc<relay::Relay>),
 }
 
 /// The pooled reqwest client on the transport's settings: same-origin redirects only, no
 /// `Referer`, the proxy chosen once (reqwest's own environment lookup is off).
 fn build_client(
     tls: &Arc<rustls::ClientConfig>,
-    proxy: Option<&Proxy>,
+    route: Route,
     connect_timeout: Duration,
     headers: &HeaderMap,
 ) -> Result<reqwest::Client> {
@@ -231,12 +303,20 @@ fn build_client(
         .default_headers(headers.clone())
         .redirect(redirect::policy())
         .referer(false)
-        // `Proxy-Authorization`, not `proxy-authorization`: some proxies (pproxy, for one) match
-        // header names case-sensitively, and requests/httpx users never met that problem.
+        // `Proxy-Authorization`, not `proxy-authorization`, on requests forwarded by an HTTP
+        // proxy: some proxies (pproxy, for one) match header names case-sensitively. (Tunnels
+        // are ours, see `route`: reqwest's CONNECT writes every name in lower case.)
         .http1_title_case_headers()
+        // Idle keep-alive connections kept per host: a bulk tail of thousands of HTTP streams
+        // would otherwise leave one idle socket per ended stream for the pool's idle timeout.
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .no_proxy();
-    if let Some(proxy) = proxy {
-        builder = builder.proxy(proxy.for_reqwest()?);
+    match route {
+        Route::Direct => {}
+        Route::Reqwest(proxy) => builder = builder.proxy(*proxy),
+        #[cfg(unix)]
+        Route::Relay(relay) => builder = builder.unix_socket(relay.socket()).connector_layer(relay.layer()),
     }
     builder.build().map_err(|e| Error::connection("could not set up the HTTP client", e))
 }

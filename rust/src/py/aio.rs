@@ -108,6 +108,11 @@ impl AsyncLineStream {
         state.item(py).map(Some)
     }
 
+    /// The stream's cursor, for the Arrow view (`py/arrow.rs`).
+    pub fn cursor(&self, py: Python<'_>) -> PyResult<std::cell::RefMut<'_, Cursor>> {
+        Ok(std::cell::RefMut::map(self.state.borrow_mut(py)?, |state| &mut state.cursor))
+    }
+
     /// Takes back a finished step, to hand it out again.
     pub fn shelve(&self, py: Python<'_>, step: &Bound<'_, PyAny>) {
         if let Ok(mut state) = self.state.borrow_mut(py) {
@@ -136,10 +141,31 @@ impl AsyncLineStream {
         Err(Self::not_sync())
     }
 
+    /// `await client.tail_job_logs(...)` is a mistake too (it is no coroutine), and says so.
+    fn __await__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "tail_job_logs() returns an async iterator, not an awaitable: drop the `await` and use \
+             `async for line in client.tail_job_logs(job_id)`",
+        ))
+    }
+
     /// Makes `async for` yield `list[str]` per batch received instead of single lines.
     fn batches(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         slf.get().state.borrow_mut(slf.py())?.batches = true;
         Ok(slf)
+    }
+
+    /// Async-iterates Arrow record batches of the lines (`job_id`, `seq`, `line`); see `docs/arrow.md`.
+    #[pyo3(signature = (*, max_rows = None, max_bytes = None, max_delay = None))]
+    fn arrow(
+        slf: Py<Self>,
+        py: Python<'_>,
+        max_rows: Option<usize>,
+        max_bytes: Option<usize>,
+        max_delay: Option<f64>,
+    ) -> PyResult<crate::py::arrow::AsyncArrowStream> {
+        let sizing = crate::py::arrow::sizing(py, max_rows, max_bytes, max_delay)?;
+        crate::py::arrow::AsyncArrowStream::of_line(py, slf, sizing)
     }
 
     /// Closes the connection at once; the iteration ends, also for a task already waiting

@@ -202,7 +202,7 @@ impl AgentCore {
     }
 
     /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
-    /// `follow` = `(interval, statuses)`); arguments are checked first (400).
+    /// `follow` = `(interval, statuses, max_followed)`); arguments are checked first (400).
     #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false, resume=None, resume_from=None))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many(
@@ -214,7 +214,7 @@ impl AgentCore {
         limits: LimitsTuple,
         max_connecting: usize,
         max_buffered_bytes: usize,
-        follow: Option<(f64, Vec<String>)>,
+        follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
         resume: Option<&Bound<'_, PyAny>>,
         resume_from: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
@@ -237,7 +237,7 @@ impl AgentCore {
         limits: LimitsTuple,
         max_connecting: usize,
         max_buffered_bytes: usize,
-        follow: Option<(f64, Vec<String>)>,
+        follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
         resume: Option<&Bound<'_, PyAny>>,
         resume_from: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
@@ -290,7 +290,7 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
         (max_connecting, max_buffered_bytes): (usize, usize),
-        follow: Option<(f64, Vec<String>)>,
+        follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
         (policy, resume_from): (Option<ResumePolicy>, Option<std::collections::HashMap<String, Bound<'_, PyAny>>>),
     ) -> PyResult<Arc<Many>> {
@@ -302,7 +302,11 @@ impl AgentCore {
             let e = Error::InvalidArgument("max_connecting and max_buffered_bytes must be positive".into());
             return Err(e).into_py_result(py);
         }
-        let interval = follow.as_ref().map(|(s, _)| seconds(*s, "the poll interval")).transpose().into_py_result(py)?;
+        let interval =
+            follow.as_ref().map(|(s, _, _)| seconds(*s, "the poll interval")).transpose().into_py_result(py)?;
+        if follow.as_ref().is_some_and(|(_, _, max_followed)| *max_followed == 0) {
+            return Err(Error::InvalidArgument("max_followed must be positive".into())).into_py_result(py);
+        }
         // Checkpoints are read (400 for a bad one) before any I/O.
         let mut origins = std::collections::HashMap::new();
         for (job, checkpoint) in resume_from.unwrap_or_default() {
@@ -323,13 +327,13 @@ impl AgentCore {
         if keep_open {
             many.keep_open();
         }
-        if let (Some(interval), Some((_, statuses))) = (interval, follow) {
+        if let (Some(interval), Some((_, statuses, max_followed))) = (interval, follow) {
             let transport = self.transport(py)?;
             let (headers, secrets) = (Arc::clone(&self.headers), Arc::clone(&self.secrets));
             let (url, read_timeout) = (urls::join(&self.base_url, "jobs/"), self.read_timeout);
             let statuses = Arc::new(statuses);
             let max_response = self.max_response.load(Ordering::Relaxed);
-            many.follow(interval, move || {
+            many.follow(interval, max_followed, move || {
                 let (transport, headers, secrets) =
                     (Arc::clone(&transport), Arc::clone(&headers), Arc::clone(&secrets));
                 let (url, statuses) = (url.clone(), Arc::clone(&statuses));

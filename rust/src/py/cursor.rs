@@ -88,6 +88,16 @@ impl Cursor {
         Ok(list)
     }
 
+    /// The current batch and the position of its next line, for bulk consumers (`py/arrow.rs`).
+    pub fn pending(&self) -> (&Batch, usize) {
+        (&self.batch, self.pos)
+    }
+
+    /// Marks `n` more lines of the current batch as taken (after [`Self::pending`]).
+    pub fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.batch.len());
+    }
+
     /// Makes lines ready if the queue has some, without waiting.
     pub fn advance(&mut self, py: Python<'_>) -> Step {
         if self.has_line() {

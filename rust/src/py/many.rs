@@ -1,7 +1,9 @@
 //! `ManyStream` / `AsyncManyStream`: the Python side of [`crate::stream::many`] (`tail_many`, `follow_jobs`).
 //!
 //! Items are `(job_id, line)`, `(job_id, list[str])` with `.batches()`, and with `.events()`
-//! also `(job_id, None)` when a job completed and `(job_id, ClientError)` when it failed.
+//! also `(job_id, None)` when a job completed and `(job_id, ClientError)` when it failed;
+//! in follow mode `.events()` also yields `(None, ClientError)` when the job listing starts
+//! failing (or fails differently) and `(None, None)` when it works again.
 //! Ends are recorded in `.ended` and failures in `.failures` whatever the view, so a
 //! caller iterating lines still learns how every job ended.
 
@@ -47,13 +49,11 @@ struct Current {
 }
 
 /// The consumer side: the batch being drained and how the jobs ended so far.
-struct Reader {
+pub(crate) struct Reader {
     many: Arc<Many>,
     current: Option<Current>,
     /// job id -> `None` (completed) or the `ClientError`, in the order the jobs ended.
     ended: Py<PyDict>,
-    /// job id -> the cursor after the last batch of it handed out whole (jobs with a cursor).
-    cursors: HashMap<Arc<str>, Position>,
 }
 
 enum Step {
@@ -64,7 +64,7 @@ enum Step {
 
 impl Reader {
     fn new(py: Python<'_>, many: Arc<Many>) -> Self {
-        Self { many, current: None, ended: PyDict::new(py).unbind(), cursors: HashMap::new() }
+        Self { many, current: None, ended: PyDict::new(py).unbind() }
     }
 
     /// The cursor after the last line of `job` handed out.
@@ -78,8 +78,8 @@ impl Reader {
                 });
             }
         }
-        if let Some(at) = self.cursors.get(job) {
-            return Ok(*at);
+        if let Some(at) = self.many.cursor(job) {
+            return Ok(at);
         }
         if !self.many.keeps_cursors() {
             return Err(Error::InvalidArgument(
@@ -91,7 +91,7 @@ impl Reader {
 
     /// Every job's checkpoint: the jobs streaming and those that handed out lines.
     fn checkpoints(&self) -> Result<HashMap<String, String>, Error> {
-        let mut jobs: Vec<String> = self.cursors.keys().map(|j| j.to_string()).collect();
+        let mut jobs: Vec<String> = self.many.cursor_jobs();
         jobs.extend(self.many.jobs());
         jobs.sort_unstable();
         jobs.dedup();
@@ -106,23 +106,10 @@ impl Reader {
     fn stop_current(&mut self) {
         if let Some(cur) = self.current.as_ref() {
             if let (Some(_), Ok(at)) = (&cur.marks, self.position(&cur.name)) {
-                let name = Arc::clone(&cur.name);
-                self.cursors.insert(name, at);
+                self.many.note_cursor(&cur.name, at);
             }
         }
         self.current = None;
-    }
-
-    /// Notes the cursor of a batch handed out whole.
-    fn drained(&mut self, cur: &Current) {
-        if let Some((_, end)) = &cur.marks {
-            if self.cursors.len() >= MAX_ENDED * 10 && !self.cursors.contains_key(&cur.name) {
-                // Bounded: a long `follow_jobs` forgets the cursors of jobs no longer streaming.
-                let streaming: std::collections::HashSet<String> = self.many.jobs().into_iter().collect();
-                self.cursors.retain(|j, _| streaming.contains(&**j));
-            }
-            self.cursors.insert(Arc::clone(&cur.name), end.position());
-        }
     }
 
     /// The next item of `view`, without waiting.
@@ -146,12 +133,20 @@ impl Reader {
             }
             // The batch is drained: its lines and bytes stop counting before the next is taken.
             if let Some(cur) = self.current.take() {
-                self.drained(&cur);
                 self.many.release(cur.key, cur.batch);
             }
             match self.many.next() {
                 Next::Empty => return Ok(Step::Empty),
                 Next::Idle => return Ok(Step::Done),
+                // Lines and batches views skip them: `.poll_error` keeps the state.
+                Next::Listing(_) if view != View::Events => {}
+                Next::Listing(change) => {
+                    let outcome = match change {
+                        None => py.None(),
+                        Some(e) => to_pyerr(py, e).into_value(py).into_any(),
+                    };
+                    return Ok(Step::Item(PyTuple::new(py, [py.None(), outcome])?.into_any().unbind()));
+                }
                 Next::Item(mut item) => match logged_event(py, &mut item) {
                     Event::Batch(batch) => {
                         let job = PyString::new(py, &item.job).unbind();
@@ -159,31 +154,52 @@ impl Reader {
                         self.current = Some(Current { key, job, batch, pos: 0, marks, name });
                     }
                     Event::End(outcome) => {
-                        let outcome = match outcome {
-                            Ok(()) => py.None(),
-                            Err(e) => to_pyerr_in(py, e, Some(&item.job)).into_value(py).into_any(),
-                        };
-                        let job = PyString::new(py, &item.job);
-                        let ended = self.ended.bind(py);
-                        // Re-inserted at the end (a job tailed again), the oldest dropped past the bound.
-                        if ended.contains(&job)? {
-                            ended.del_item(&job)?;
-                        }
-                        ended.set_item(&job, &outcome)?;
-                        if ended.len() > MAX_ENDED {
-                            if let Some((oldest, _)) = ended.iter().next() {
-                                ended.del_item(oldest)?;
-                            }
-                        }
+                        let (job, outcome) = self.note_end(py, &item.job, outcome)?;
                         if view == View::Events {
-                            return Ok(Step::Item(
-                                PyTuple::new(py, [job.into_any(), outcome.into_bound(py)])?.into_any().unbind(),
-                            ));
+                            return Ok(Step::Item(PyTuple::new(py, [job.into_any(), outcome])?.into_any().unbind()));
                         }
                     }
                 },
             }
         }
+    }
+
+    /// Records how a job ended in `.ended`; returns the job id and `None` or its `ClientError`.
+    pub(crate) fn note_end<'py>(
+        &self,
+        py: Python<'py>,
+        job: &str,
+        outcome: crate::error::Result<()>,
+    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyAny>)> {
+        let outcome = match outcome {
+            Ok(()) => py.None().into_bound(py),
+            Err(e) => to_pyerr_in(py, e, Some(job)).into_value(py).into_bound(py).into_any(),
+        };
+        let job = PyString::new(py, job);
+        let ended = self.ended.bind(py);
+        // Re-inserted at the end (a job tailed again), the oldest dropped past the bound.
+        if ended.contains(&job)? {
+            ended.del_item(&job)?;
+        }
+        ended.set_item(&job, &outcome)?;
+        if ended.len() > MAX_ENDED {
+            if let Some((oldest, _)) = ended.iter().next() {
+                ended.del_item(oldest)?;
+            }
+        }
+        Ok((job, outcome))
+    }
+
+    /// Takes the batch being drained, if any: `(stream key, job id, batch, next line)` (for `py/arrow.rs`).
+    pub(crate) fn take_current(&mut self, py: Python<'_>) -> Option<(u64, String, Batch, usize)> {
+        let cur = self.current.take()?;
+        let job = cur.job.bind(py).to_string();
+        Some((cur.key, job, cur.batch, cur.pos))
+    }
+
+    /// The set of streams.
+    pub(crate) fn many(&self) -> &Arc<Many> {
+        &self.many
     }
 
     fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -257,11 +273,17 @@ macro_rules! common_methods {
                 self.lock(py).checkpoints().into_py_result(py)
             }
 
-            /// Stops tailing a job at once, dropping its buffered lines (no end is reported for it);
-            /// `False` if it was not tailed.
+            /// Stops tailing a job at once, dropping its buffered lines, the rest of the batch
+            /// being read included (no end is reported for it); `False` if it was not tailed.
             fn remove(&self, py: Python<'_>, job_id: &str) -> bool {
-                let many = Arc::clone(&self.lock(py).many);
-                py.detach(|| many.remove(job_id))
+                // Under the reader's lock, so no other thread takes one more batch of the job
+                // between the two steps. `Many::remove` neither waits nor needs the GIL.
+                let mut reader = self.lock(py);
+                let removed = reader.many.remove(job_id);
+                if reader.current.as_ref().is_some_and(|cur| cur.job.bind(py) == job_id) {
+                    reader.stop_current();
+                }
+                removed
             }
 
             /// The jobs being tailed now (not yet ended, failed or removed).
@@ -284,6 +306,15 @@ macro_rules! common_methods {
                 self.lock(py).failures(py)
             }
 
+            /// `follow_jobs`: the listed jobs not followed for want of a slot (`max_followed`), as
+            /// of the last good poll; they start as followed jobs end.
+            #[getter]
+            fn waiting(&self, py: Python<'_>) -> Vec<String> {
+                let mut jobs = self.lock(py).many.waiting();
+                jobs.sort_unstable();
+                jobs
+            }
+
             /// `follow_jobs`: the error of the last `list_jobs` poll if it failed, else `None`.
             #[getter]
             fn poll_error(&self, py: Python<'_>) -> Py<PyAny> {
@@ -301,7 +332,7 @@ macro_rules! common_methods {
         }
 
         impl $class {
-            fn lock(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, Reader> {
+            pub(crate) fn lock(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, Reader> {
                 self.reader.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner)
             }
         }
@@ -347,13 +378,27 @@ common_methods!(ManyStream, {
         self.next_item(py, View::Lines)
     }
 
+    /// Iterates Arrow record batches of every job's lines (`job_id`, `seq`, `line`); see `docs/arrow.md`.
+    #[pyo3(signature = (*, max_rows = None, max_bytes = None, max_delay = None))]
+    fn arrow(
+        slf: Py<Self>,
+        py: Python<'_>,
+        max_rows: Option<usize>,
+        max_bytes: Option<usize>,
+        max_delay: Option<f64>,
+    ) -> PyResult<crate::py::arrow::ArrowStream> {
+        let sizing = crate::py::arrow::sizing(py, max_rows, max_bytes, max_delay)?;
+        crate::py::arrow::ArrowStream::of_many(py, slf, sizing)
+    }
+
     /// Iterates `(job_id, list[str])`, one per batch received.
     fn batches(slf: Py<Self>) -> ManyIter {
         ManyIter { stream: slf, view: View::Batches }
     }
 
     /// Iterates `(job_id, list[str])` per batch, `(job_id, None)` when a job completed and
-    /// `(job_id, ClientError)` when it failed.
+    /// `(job_id, ClientError)` when it failed; with `follow_jobs`, also `(None, ClientError)`
+    /// when the job listing starts failing or fails differently, `(None, None)` when it works again.
     fn events(slf: Py<Self>) -> ManyIter {
         ManyIter { stream: slf, view: View::Events }
     }
@@ -470,6 +515,19 @@ common_methods!(AsyncManyStream, {
         }
     }
 
+    /// Async-iterates Arrow record batches of every job's lines (`job_id`, `seq`, `line`); see `docs/arrow.md`.
+    #[pyo3(signature = (*, max_rows = None, max_bytes = None, max_delay = None))]
+    fn arrow(
+        slf: Py<Self>,
+        py: Python<'_>,
+        max_rows: Option<usize>,
+        max_bytes: Option<usize>,
+        max_delay: Option<f64>,
+    ) -> PyResult<crate::py::arrow::AsyncArrowStream> {
+        let sizing = crate::py::arrow::sizing(py, max_rows, max_bytes, max_delay)?;
+        crate::py::arrow::AsyncArrowStream::of_many(py, slf, sizing)
+    }
+
     /// Makes `async for` yield `(job_id, list[str])` per batch received.
     fn batches(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf.set_view(slf.py(), View::Batches);
@@ -477,15 +535,18 @@ common_methods!(AsyncManyStream, {
     }
 
     /// Makes `async for` yield `(job_id, list[str])` per batch, `(job_id, None)` when a job
-    /// completed and `(job_id, ClientError)` when it failed.
+    /// completed and `(job_id, ClientError)` when it failed; with `follow_jobs`, also
+    /// `(None, ClientError)` when the job listing starts failing or fails differently, `(None, None)`
+    /// when it works again.
     fn events(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf.set_view(slf.py(), View::Events);
         slf
     }
 
-    /// Closes every connection at once; the iteration ends.
+    /// Closes every connection at once; the iteration ends, also for a task parked in
+    /// `async for` (woken, it finds the stream closed).
     fn close(&self, py: Python<'_>) {
-        self.forget(py);
+        self.parking.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner).wake();
         let many = {
             let mut reader = self.lock(py);
             reader.stop_current();

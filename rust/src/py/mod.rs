@@ -1,6 +1,8 @@
 //! The Python bridge: the only modules that know pyo3.
 
 pub mod aio;
+pub mod arrow;
+pub mod arrow_ffi;
 pub mod call;
 pub mod cell;
 pub mod client;

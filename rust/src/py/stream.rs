@@ -50,6 +50,11 @@ impl LineStream {
         Ok(self.ready(py)?.map(|mut cursor| cursor.line(py)))
     }
 
+    /// The stream's cursor, for the Arrow view (`py/arrow.rs`).
+    pub fn cursor(&self, py: Python<'_>) -> PyResult<RefMut<'_, Cursor>> {
+        self.cursor.borrow_mut(py)
+    }
+
     /// Waits until lines are ready and returns the cursor borrowed with them; `None` at the
     /// normal end, the stream's error at a failed end.
     ///
@@ -93,6 +98,19 @@ impl LineStream {
     /// Iterates over lists of lines, one per batch received, for bulk consumers.
     fn batches(slf: Py<Self>) -> BatchIter {
         BatchIter { stream: slf }
+    }
+
+    /// Iterates Arrow record batches of the lines (`job_id`, `seq`, `line`); see `docs/arrow.md`.
+    #[pyo3(signature = (*, max_rows = None, max_bytes = None, max_delay = None))]
+    fn arrow(
+        slf: Py<Self>,
+        py: Python<'_>,
+        max_rows: Option<usize>,
+        max_bytes: Option<usize>,
+        max_delay: Option<f64>,
+    ) -> PyResult<crate::py::arrow::ArrowStream> {
+        let sizing = crate::py::arrow::sizing(py, max_rows, max_bytes, max_delay)?;
+        crate::py::arrow::ArrowStream::of_line(py, slf, sizing)
     }
 
     /// Closes the connection at once; the iteration ends. Safe to call more than once.

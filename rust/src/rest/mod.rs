@@ -50,6 +50,8 @@ pub async fn call(transport: &Transport, call: Call<'_>, read_timeout: Duration,
 async fn exchange(transport: &Transport, call: Call<'_>, read_timeout: Duration, secrets: &Secrets) -> Result<Body> {
     let client = transport.http()?;
     let mut url = reqwest::Url::parse(&call.url).map_err(|e| Error::InvalidArgument(format!("invalid URL: {e}")))?;
+    // A link from the agent's answer may name any URL: only its own origin is followed.
+    crate::net::redirect::check_origin(transport.agent(), &url, "a link in its answer")?;
     if !call.query.is_empty() {
         url.query_pairs_mut().extend_pairs(call.query);
     }
@@ -150,8 +152,12 @@ fn clean_json(value: &mut Value, secrets: &Secrets) {
     }
 }
 
-/// Maps a reqwest failure of a request through `transport`: naming the proxy when it failed.
+/// Maps a reqwest failure of a request through `transport`: our own error when our tunnel
+/// failed (it names the proxy), else naming the proxy when it failed.
 pub fn failed(transport: &Transport, e: reqwest::Error) -> Error {
+    if let Some(own) = own_error(&e) {
+        return own;
+    }
     match transport.proxy_error(&e) {
         Some(detail) => Error::Connection { detail, source: Some(Arc::new(e)) },
         None => send_error(e),
@@ -173,6 +179,19 @@ pub fn send_error(e: reqwest::Error) -> Error {
     } else {
         Error::connection("connecting to the agent failed", e)
     }
+}
+
+/// Our own error in a reqwest error's chain: the proxy tunnel under reqwest (`net::relay`)
+/// failed with it.
+fn own_error(e: &reqwest::Error) -> Option<Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = current {
+        if let Some(own) = error.downcast_ref::<Error>() {
+            return Some(own.clone());
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// The innermost cause of a reqwest error, without the URL.

@@ -47,13 +47,38 @@ pub fn path_segment(name: &str, what: &str) -> Result<String> {
     Ok(utf8_percent_encode(name, SEGMENT).to_string())
 }
 
-/// Joins the base URL and a path with exactly one `/` between them.
+/// Joins the base URL and a path with exactly one `/` between them. An absolute `http(s)://`
+/// path is a link the agent gave (`list_all`'s `next`): it is kept whole, and the REST call
+/// refuses it unless it is on the agent's origin (`net::redirect::check_origin`).
 pub fn join(base: &str, path: &str) -> String {
+    let absolute = ["http://", "https://"]
+        .iter()
+        .any(|scheme| path.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)));
+    if absolute {
+        return path.to_owned();
+    }
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
 
 /// Parses the base URL given to a client: `http` or `https` with a host.
+///
+/// A URL without a scheme (`agent.example.com`, `localhost:8000`) says to add one. Messages
+/// never repeat the URL: it may carry credentials.
 pub fn parse_base(base: &str) -> Result<Url> {
+    if base.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "base_url is empty: pass the agent's URL, such as https://agent.example.com".into(),
+        ));
+    }
+    let has_scheme = base.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if !has_scheme {
+        return Err(Error::InvalidArgument(
+            "base_url has no scheme: add http:// or https:// (for example https://agent.example.com)".into(),
+        ));
+    }
     let url = Url::parse(base).map_err(|e| Error::InvalidArgument(format!("invalid base_url: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(Error::InvalidArgument("base_url must be an http:// or https:// URL with a host".into()));
@@ -113,6 +138,7 @@ mod tests {
     fn joining_and_schemes() {
         assert_eq!(join("http://h:1/api/", "/jobs/"), "http://h:1/api/jobs/");
         assert_eq!(join("http://h:1", "jobs/"), "http://h:1/jobs/");
+        assert_eq!(join("http://h:1/api", "HTTPS://other/x/"), "HTTPS://other/x/");
         assert_eq!(http_to_websocket("https://h/x"), "wss://h/x");
         assert_eq!(http_to_websocket("http://h/x"), "ws://h/x");
         assert_eq!(http_to_websocket("HTTP://h/x"), "ws://h/x");
@@ -121,5 +147,10 @@ mod tests {
         assert!(parse_base("http://h/?q=1").is_err() && parse_base("http://h/#f").is_err());
         assert!(parse_base("HTTP://h:1/api").is_ok());
         assert!(parse_base("ftp://h").is_err() && parse_base("http://u:p@h").is_err() && parse_base("nope").is_err());
+        for bare in ["agent.example.com", "localhost:8000", "127.0.0.1:8000/api", "user:secret@host", "h/?u=http://x"] {
+            let e = parse_base(bare).unwrap_err().to_string();
+            assert!(e.contains("add http:// or https://") && !e.contains("secret"), "{bare}: {e}");
+        }
+        assert!(parse_base(" ").unwrap_err().to_string().contains("base_url is empty"));
     }
 }

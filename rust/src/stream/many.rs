@@ -6,6 +6,11 @@
 //! wake-up per burst, not a thousand. Connections are opened through a gate (at most
 //! `max_connecting` handshakes in flight) and every queue also draws on one byte budget, so
 //! the lines buffered by all streams together stay under `max_buffered_bytes`.
+//!
+//! In follow mode a task polls the agent's job list: it starts at most `max_followed` streams
+//! (the other listed jobs wait, [`Many::waiting`]), backs off while the listing fails, and
+//! reports each change of the listing's state once ([`Next::Listing`]). Closing the set aborts
+//! that task and drops the stream template, so nothing of the client's transport is held.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -22,6 +27,13 @@ use crate::stream::queue::{self, Batch, Budget, Take, Wake};
 use crate::stream::spec::TailSpec;
 use crate::stream::stats::Level;
 use crate::stream::tail::{self, Tail};
+
+/// The ready-list key of the follow-mode listing (stream keys count up from 0).
+const LISTING: u64 = u64::MAX;
+/// Changes of the listing's state kept for the consumer; the oldest go beyond this.
+const MAX_LISTING_EVENTS: usize = 64;
+/// The longest wait between two polls while the listing fails (or `interval`, if longer).
+pub const MAX_POLL_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Bounds shared by all the streams of one [`Many`].
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +76,9 @@ pub struct Item {
 #[derive(Debug)]
 pub enum Next {
     Item(Item),
+    /// Follow mode: the job listing started failing (`Some`), fails differently, or works
+    /// again (`None`). Reported once per change, not per poll.
+    Listing(Option<Error>),
     /// Nothing now; streams are running (or jobs may still be picked up).
     Empty,
     /// Nothing more will come: every stream ended or was removed (and nothing is followed), or closed.
@@ -129,23 +144,53 @@ struct Streams {
     next_key: u64,
 }
 
+/// The follow-mode listing as the consumer sees it.
+#[derive(Default)]
+struct Listing {
+    /// The last poll's failure, cleared by a good poll.
+    error: Option<Error>,
+    /// Changes not yet taken by the consumer (`Some` failing, `None` working again).
+    changes: VecDeque<Option<Error>>,
+    /// Listed jobs not followed for want of a slot (`max_followed`), from the last good poll.
+    waiting: Vec<String>,
+}
+
+/// What makes two poll failures "the same" for reporting: the kind of error and its status.
+fn failure_kind(error: &Error) -> (std::mem::Discriminant<Error>, u16) {
+    (std::mem::discriminant(error), error.status_code())
+}
+
+/// The wait before the next poll after `failures` failed polls in a row: `interval`, then
+/// doubling from the second failure on, up to [`MAX_POLL_BACKOFF`] (or `interval` if longer).
+pub fn poll_delay(interval: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    interval.saturating_mul(factor).min(MAX_POLL_BACKOFF.max(interval))
+}
+
 /// A set of log streams read through one ready list.
 pub struct Many {
     signal: Arc<Signal>,
     streams: Mutex<Streams>,
-    /// The spec every stream is made from (its `job_id` replaced).
-    template: TailSpec,
+    /// The spec every stream is made from (its `job_id` replaced); dropped on close, so a
+    /// closed set holds nothing of the client's transport (its pooled connections).
+    template: Mutex<Option<TailSpec>>,
     gate: Arc<Semaphore>,
     budget: Budget,
-    /// The last failure of the `list_jobs` poll in follow mode, cleared by a good poll.
-    poll_error: Mutex<Option<Error>>,
+    listing: Mutex<Listing>,
+    /// The follow-mode poll task, aborted on close.
+    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Checkpoints to start jobs from when they are added (`resume_from`), taken on use.
     origins: Mutex<HashMap<String, Position>>,
+    /// Whether the streams keep a cursor (resume, or checkpoints to start from).
+    cursors: bool,
+    /// job -> the cursor after the last batch of it taken (whatever view took it), bounded.
+    taken: Mutex<HashMap<Arc<str>, Position>>,
 }
 
 impl Many {
     /// An empty set whose streams are made from `template`.
     pub fn new(template: TailSpec, settings: Settings) -> Arc<Self> {
+        let cursors = template.resume.is_some() || template.track;
         Arc::new(Self {
             signal: Arc::new(Signal {
                 ready: Mutex::new(Ready {
@@ -158,11 +203,14 @@ impl Many {
                 cond: Condvar::new(),
             }),
             streams: Mutex::new(Streams::default()),
-            template,
+            template: Mutex::new(Some(template)),
             gate: Arc::new(Semaphore::new(settings.max_connecting.max(1))),
             budget: Budget::new(settings.max_buffered_bytes),
-            poll_error: Mutex::new(None),
+            listing: Mutex::new(Listing::default()),
+            follower: Mutex::new(None),
             origins: Mutex::new(HashMap::new()),
+            cursors,
+            taken: Mutex::new(HashMap::new()),
         })
     }
 
@@ -171,9 +219,37 @@ impl Many {
         self.origins.lock().unwrap_or_else(PoisonError::into_inner).extend(origins);
     }
 
+    /// Records the cursor after the lines of `job` handed out (the consumer's, when it hands
+    /// out part of a batch and stops).
+    pub fn note_cursor(&self, job: &Arc<str>, at: Position) {
+        let streams = self.streams();
+        self.note_cursor_in(&streams, job, at);
+    }
+
+    /// Cursors kept at most; beyond, those of jobs no longer streaming are forgotten.
+    const MAX_CURSORS: usize = 100_000;
+
+    fn note_cursor_in(&self, streams: &Streams, job: &Arc<str>, at: Position) {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        if taken.len() >= Self::MAX_CURSORS && !taken.contains_key(job) {
+            taken.retain(|j, _| streams.by_job.contains_key(j));
+        }
+        taken.insert(Arc::clone(job), at);
+    }
+
+    /// The cursor after the last batch of `job` taken (or noted).
+    pub fn cursor(&self, job: &str) -> Option<Position> {
+        self.taken.lock().unwrap_or_else(PoisonError::into_inner).get(job).copied()
+    }
+
+    /// The jobs with a cursor kept.
+    pub fn cursor_jobs(&self) -> Vec<String> {
+        self.taken.lock().unwrap_or_else(PoisonError::into_inner).keys().map(|j| j.to_string()).collect()
+    }
+
     /// Whether the streams keep a cursor (resume, or checkpoints to start from).
     pub fn keeps_cursors(&self) -> bool {
-        self.template.resume.is_some() || self.template.track
+        self.cursors
     }
 
     /// Where a job being tailed started (its checkpoint's cursor, or the start).
@@ -187,14 +263,24 @@ impl Many {
         self.streams.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn listing(&self) -> MutexGuard<'_, Listing> {
+        self.listing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn closed(&self) -> bool {
+        self.signal.lock().closed
+    }
+
     /// Starts tailing `job`; `false` when it is already tailed here or the set is closed.
     pub fn add(&self, job: &str) -> Result<bool> {
         urls::validate_resource_id(job, "job_id")?;
         let mut streams = self.streams();
-        if streams.by_job.contains_key(job) || self.signal.lock().closed {
+        if streams.by_job.contains_key(job) || self.closed() {
             return Ok(false);
         }
-        let mut spec = self.template.clone();
+        let Some(mut spec) = self.template.lock().unwrap_or_else(PoisonError::into_inner).clone() else {
+            return Ok(false); // closed
+        };
         spec.job_id = job.to_owned();
         spec.resume_from = self.origins.lock().unwrap_or_else(PoisonError::into_inner).remove(job);
         let queue = queue::channel_in(spec.limits.queue_size, Some(self.budget.clone()));
@@ -245,6 +331,12 @@ impl Many {
                     None => return Next::Empty,
                 }
             };
+            if key == LISTING {
+                match self.listing().changes.pop_front() {
+                    Some(change) => return Next::Listing(change),
+                    None => continue, // dropped past the bound
+                }
+            }
             let mut streams = self.streams();
             let Some(entry) = streams.by_key.get_mut(&key) else { continue }; // removed meanwhile
             match entry.tail.consumer.try_take(Batch::default()) {
@@ -253,6 +345,9 @@ impl Many {
                     let marks = entry.tail.ledger.taken();
                     let notes = entry.tail.consumer.stats().take_notes();
                     self.arm(key, &entry.tail);
+                    if let Some((_, end)) = &marks {
+                        self.note_cursor_in(&streams, &job, end.position());
+                    }
                     return Next::Item(Item { key, job, event: Event::Batch(batch), marks, notes });
                 }
                 Take::Empty => self.arm(key, &entry.tail),
@@ -298,8 +393,16 @@ impl Many {
         }
     }
 
-    /// Closes every stream at once; [`Self::next`] answers `Idle` from now on.
+    /// Closes every stream at once and stops the follow-mode poll (no listing is sent after
+    /// this returns); [`Self::next`] answers `Idle` from now on.
     pub fn close(&self) {
+        // Marked closed first: a poll task between two steps sees it before sending anything.
+        self.signal.lock().closed = true;
+        if let Some(follower) = self.follower.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            follower.abort();
+        }
+        let template = self.template.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(template);
         let mut streams = self.streams();
         let entries: Vec<Entry> = streams.by_key.drain().map(|(_, e)| e).collect();
         streams.by_job.clear();
@@ -324,7 +427,13 @@ impl Many {
 
     /// The last failure of the follow-mode poll, if the last poll failed.
     pub fn poll_error(&self) -> Option<Error> {
-        self.poll_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.listing().error.clone()
+    }
+
+    /// Follow mode: the listed jobs not followed for want of a slot (`max_followed`), as of
+    /// the last good poll.
+    pub fn waiting(&self) -> Vec<String> {
+        self.listing().waiting.clone()
     }
 
     /// Keeps the set open (never `Idle`) when no stream is left, for callers that add jobs themselves.
@@ -333,51 +442,101 @@ impl Many {
     }
 
     /// Follow mode: every `interval`, `poll` lists the running jobs, and each one not seen
-    /// in the previous listings is tailed. The set stays open (never `Idle`) until closed.
+    /// in the previous listings is tailed, while fewer than `max_followed` streams run (the
+    /// other listed jobs wait for the next poll, see [`Self::waiting`]). The set stays open
+    /// (never `Idle`) until closed.
     ///
     /// A job is tailed once while it stays listed: a job that ended, failed or was removed is
     /// not tailed again while the agent still lists it as running (its log would be replayed).
-    pub fn follow<P, F>(self: &Arc<Self>, interval: Duration, poll: P)
+    /// A failed poll is kept ([`Self::poll_error`]); the next one comes after a growing delay
+    /// ([`poll_delay`]), and each change of the listing's state is reported once
+    /// ([`Next::Listing`]).
+    pub fn follow<P, F>(self: &Arc<Self>, interval: Duration, max_followed: usize, poll: P)
     where
         P: Fn() -> F + Send + 'static,
         F: Future<Output = Result<Vec<String>>> + Send,
     {
         self.keep_open();
         let this: Weak<Self> = Arc::downgrade(self);
-        runtime::spawn(async move {
+        let max_followed = max_followed.max(1);
+        let task = runtime::spawn(async move {
             let mut seen: HashSet<String> = HashSet::new();
+            let mut failures: u32 = 0;
             loop {
-                let listed = poll().await;
-                let Some(many) = this.upgrade() else { return };
-                if many.signal.lock().closed {
+                // Checked before every poll: no listing (it carries the token) once closed.
+                if this.upgrade().is_none_or(|many| many.closed()) {
                     return;
                 }
-                many.take_listing(listed, &mut seen);
+                let listed = poll().await;
+                let Some(many) = this.upgrade() else { return };
+                if many.closed() {
+                    return;
+                }
+                let good = many.take_listing(listed, &mut seen, max_followed);
                 drop(many);
-                tokio::time::sleep(interval).await;
+                failures = if good { 0 } else { failures.saturating_add(1) };
+                tokio::time::sleep(poll_delay(interval, failures)).await;
             }
         });
+        let mut follower = self.follower.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.closed() {
+            task.abort();
+        } else {
+            *follower = Some(task);
+        }
     }
 
-    fn take_listing(&self, listed: Result<Vec<String>>, seen: &mut HashSet<String>) {
-        let mut poll_error = self.poll_error.lock().unwrap_or_else(PoisonError::into_inner);
-        match listed {
-            Err(e) => *poll_error = Some(e),
-            Ok(jobs) => {
-                *poll_error = None;
-                drop(poll_error);
-                let mut now = HashSet::with_capacity(jobs.len());
-                for job in jobs {
-                    // An id the agent sent that we would refuse from a caller is skipped, not tailed.
-                    if !seen.contains(&job) && self.add(&job).is_err() {
-                        continue;
-                    }
-                    now.insert(job);
-                }
-                // Forget jobs no longer listed, so the set stays as small as the listing.
-                *seen = now;
+    /// Takes one poll's outcome; `true` when the listing worked.
+    fn take_listing(&self, listed: Result<Vec<String>>, seen: &mut HashSet<String>, max_followed: usize) -> bool {
+        let jobs = match listed {
+            Err(e) => {
+                self.listing_state(Some(e));
+                return false;
             }
+            Ok(jobs) => jobs,
+        };
+        self.listing_state(None);
+        let mut now = HashSet::with_capacity(jobs.len().min(max_followed));
+        let mut waiting = Vec::new();
+        let mut waiting_set = HashSet::new();
+        for job in jobs {
+            if now.contains(&job) || waiting_set.contains(&job) {
+                continue; // listed twice
+            }
+            if !seen.contains(&job) {
+                if self.streams().by_job.len() >= max_followed {
+                    waiting_set.insert(job.clone());
+                    waiting.push(job);
+                    continue;
+                }
+                // An id the agent sent that we would refuse from a caller is skipped, not tailed.
+                if self.add(&job).is_err() {
+                    continue;
+                }
+            }
+            now.insert(job);
         }
+        // Forget jobs no longer listed, so the set stays as small as the listing.
+        *seen = now;
+        self.listing().waiting = waiting;
+        true
+    }
+
+    /// Records a poll's outcome; a change of state (working, or failing with another kind of
+    /// error) is queued for the consumer and wakes it.
+    fn listing_state(&self, error: Option<Error>) {
+        let mut listing = self.listing();
+        let changed = listing.error.as_ref().map(failure_kind) != error.as_ref().map(failure_kind);
+        listing.error.clone_from(&error);
+        if !changed {
+            return;
+        }
+        if listing.changes.len() >= MAX_LISTING_EVENTS {
+            listing.changes.pop_front();
+        }
+        listing.changes.push_back(error);
+        drop(listing);
+        self.signal.push(LISTING);
     }
 }
 
@@ -407,6 +566,15 @@ pub fn listed_jobs(answer: &serde_json::Value, statuses: &[String]) -> Result<Ve
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn failed_polls_back_off_up_to_a_bound() {
+        let second = Duration::from_secs(1);
+        let waits: Vec<u64> = (0..8).map(|n| poll_delay(second, n).as_secs()).collect();
+        assert_eq!(waits, [1, 1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(poll_delay(second, u32::MAX), MAX_POLL_BACKOFF);
+        assert_eq!(poll_delay(Duration::from_secs(60), 5), Duration::from_secs(60), "never below the interval");
+    }
 
     #[test]
     fn listed_jobs_takes_running_ids() {

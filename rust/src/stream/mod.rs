@@ -1,8 +1,9 @@
 //! From a socket to lines: the WebSocket frame reader and connection (`frames`, `upgraded`,
 //! `ws`), the HTTP stream (`http`), the sans-IO line splitter, event decoder and limit counters
 //! (`lines`, `events`, `limits`), where lines go (`emitter`, `queue`, `stats`), and what starts
-//! a stream (`spec`, `tail`) or many (`many`).
+//! a stream (`spec`, `tail`) or many (`many`), and lines as Arrow batches (`arrow`).
 
+pub mod arrow;
 pub mod cursor;
 pub mod emitter;
 pub mod events;

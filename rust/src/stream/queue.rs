@@ -6,6 +6,7 @@
 //! consumer is still draining, so the reader never runs more than `capacity` lines ahead.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -69,6 +70,18 @@ impl Batch {
     pub fn text_len(&self) -> usize {
         self.text.len()
     }
+
+    /// All the lines' text, back to back (for bulk copies such as `stream::arrow`).
+    #[inline]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where each line ends in [`Self::text`].
+    #[inline]
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
+    }
 }
 
 /// A byte budget shared by many queues: queued and held batches take their text's bytes
@@ -109,6 +122,27 @@ impl Budget {
     }
 }
 
+/// Bytes taken from a [`Budget`] for a batch not yet queued: given back when dropped, unless kept.
+struct Reserved<'a> {
+    budget: Option<&'a Budget>,
+    bytes: usize,
+}
+
+impl Reserved<'_> {
+    /// The batch is queued: its bytes stay taken (the consumer gives them back).
+    fn keep(mut self) {
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if let Some(budget) = self.budget {
+            budget.release(self.bytes);
+        }
+    }
+}
+
 /// A hook the reader calls when the consumer may have something new to take.
 pub type Wake = Box<dyn FnOnce() + Send>;
 
@@ -122,6 +156,9 @@ struct State {
     /// A drained batch handed back by the consumer, so the reader reuses its buffers
     /// instead of allocating (and page-faulting in) fresh ones for every batch.
     spare: Option<Batch>,
+    /// While a consumer waits in [`Waiter::wait_for`]: the lines held that are worth waking it
+    /// for (0 otherwise: every push wakes).
+    wake_at: usize,
 }
 
 impl State {
@@ -139,7 +176,8 @@ struct Shared {
     state: Mutex<State>,
     ready: Condvar,
     space: Notify,
-    capacity: usize,
+    /// Lines; only ever raised (see [`Consumer::widen`]).
+    capacity: AtomicUsize,
     budget: Option<Budget>,
     /// Protocol and counters, for the consumer to report (written per batch).
     stats: Arc<Stats>,
@@ -148,6 +186,10 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
     }
 }
 
@@ -166,10 +208,11 @@ pub fn channel_in(capacity: usize, budget: Option<Budget>) -> (Producer, Consume
             consumer_gone: false,
             waker: None,
             spare: None,
+            wake_at: 0,
         }),
         ready: Condvar::new(),
         space: Notify::new(),
-        capacity: capacity.max(1),
+        capacity: AtomicUsize::new(capacity.max(1)),
         budget,
         stats: Arc::default(),
     });
@@ -192,7 +235,7 @@ impl Producer {
 
     /// Largest batch worth building: a batch never exceeds the capacity.
     pub fn max_batch(&self) -> usize {
-        self.shared.capacity
+        self.shared.capacity()
     }
 
     /// An empty batch to fill: a recycled one when the consumer handed one back.
@@ -213,23 +256,27 @@ impl Producer {
         }
     }
 
-    /// Takes a batch's bytes from the budget, waiting for them; `false` once the consumer is gone.
-    async fn reserve(&self, cost: usize) -> bool {
-        let Some(budget) = &self.shared.budget else { return true };
+    /// Takes a batch's bytes from the budget, waiting for them; `None` once the consumer is gone.
+    ///
+    /// The bytes are held by the returned guard until the batch is queued: a send that is
+    /// dropped meanwhile (its task aborted by `remove()` or `close()`) gives them back.
+    async fn reserve(&self, cost: usize) -> Option<Reserved<'_>> {
+        let Some(budget) = &self.shared.budget else { return Some(Reserved { budget: None, bytes: 0 }) };
         // NOTE: cost <= total <= u32::MAX (Budget::new clamps), so the cast is exact.
         let want = u32::try_from(cost).unwrap_or(u32::MAX);
         loop {
             let space = self.shared.space.notified();
             if self.consumer_gone() {
-                return false;
+                return None;
             }
             tokio::select! {
                 permit = budget.bytes.acquire_many(want) => {
-                    // The semaphore is never closed; the bytes go back when the consumer releases them.
+                    // The semaphore is never closed; the guard gives the bytes back unless the
+                    // batch is queued, and then the consumer releases them.
                     if let Ok(permit) = permit {
                         permit.forget();
                     }
-                    return true;
+                    return Some(Reserved { budget: Some(budget), bytes: cost });
                 }
                 () = space => {}
             }
@@ -239,23 +286,21 @@ impl Producer {
     /// Queues a batch, waiting while the queue is full. Returns `false` once the consumer is gone.
     pub async fn send(&self, batch: Batch) -> bool {
         let cost = self.shared.budget.as_ref().map_or(0, |b| b.cost(&batch));
-        if !self.reserve(cost).await {
-            return false;
-        }
+        let Some(reserved) = self.reserve(cost).await else { return false };
         loop {
             let space = self.shared.space.notified();
             {
                 let mut st = self.shared.lock();
                 if st.consumer_gone {
                     drop(st);
-                    if let Some(budget) = &self.shared.budget {
-                        budget.release(cost);
-                    }
+                    drop(reserved); // gives the bytes back
                     return false;
                 }
-                if st.held == 0 || st.held + batch.len() <= self.shared.capacity {
+                if st.held == 0 || st.held + batch.len() <= self.shared.capacity() {
                     st.held += batch.len();
                     st.batches.push_back(batch);
+                    // Queued: the bytes now count with the batch, released by the consumer.
+                    reserved.keep();
                     self.wake(st);
                     return true;
                 }
@@ -280,8 +325,11 @@ impl Producer {
 
     fn wake(&self, mut st: MutexGuard<'_, State>) {
         let waker = st.waker.take();
+        let notify = st.held >= st.wake_at || st.end.is_some();
         drop(st);
-        self.shared.ready.notify_one();
+        if notify {
+            self.shared.ready.notify_one();
+        }
         if let Some(wake) = waker {
             wake();
         }
@@ -330,7 +378,7 @@ impl Consumer {
     pub fn try_take(&mut self, drained: Batch) -> Take {
         let mut st = self.shared.lock();
         st.give_back(drained, std::mem::take(&mut self.holding));
-        let released = st.held < self.shared.capacity;
+        let released = st.held < self.shared.capacity();
         let freed = std::mem::take(&mut self.holding_bytes);
         let take = if let Some(batch) = st.batches.pop_front() {
             self.holding = batch.len();
@@ -361,6 +409,14 @@ impl Consumer {
         if let Some(budget) = &self.shared.budget {
             budget.release(std::mem::take(&mut self.holding_bytes));
         }
+        self.shared.space.notify_one();
+    }
+
+    /// Lets the reader run up to `lines` lines ahead (never less than before), for a consumer that
+    /// holds that many itself anyway (the Arrow view's batch), so a short pause of the consumer
+    /// does not stall the reader.
+    pub fn widen(&self, lines: usize) {
+        self.shared.capacity.fetch_max(lines, Ordering::Relaxed);
         self.shared.space.notify_one();
     }
 
@@ -420,6 +476,25 @@ impl Waiter {
             .wait_timeout_while(st, timeout, |st| st.batches.is_empty() && st.end.is_none() && !st.consumer_gone)
             .unwrap_or_else(PoisonError::into_inner);
         !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
+    }
+
+    /// Like [`Self::wait`], but waits until `lines` lines are queued (at most the capacity), so a
+    /// consumer that drains faster than the reader fills is woken once per `lines`, not per batch.
+    pub fn wait_for(&self, lines: usize, timeout: Duration) -> bool {
+        let mut st = self.0.lock();
+        st.wake_at = lines.clamp(1, self.0.capacity());
+        let (mut st, _) = self
+            .0
+            .ready
+            .wait_timeout_while(st, timeout, |st| st.held < st.wake_at && st.end.is_none() && !st.consumer_gone)
+            .unwrap_or_else(PoisonError::into_inner);
+        st.wake_at = 0;
+        !st.batches.is_empty() || st.end.is_some() || st.consumer_gone
+    }
+
+    /// The queue's capacity, in lines.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
     }
 }
 
@@ -503,6 +578,56 @@ mod tests {
         assert_eq!(budget.available(), 4, "closing gives queued bytes back");
         assert!(!tx2.send(batch(&["e"])).await);
         assert_eq!(budget.available(), 4);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_send_gives_its_reserved_bytes_back() {
+        let budget = Budget::new(100);
+        let (tx, mut rx) = channel_in(1, Some(budget.clone()));
+        assert!(tx.send(batch(&["0123456789"])).await);
+        // The queue is full: this send takes its bytes, then waits for room.
+        let reader = tokio::spawn(async move { tx.send(batch(&["abcdefghij"])).await });
+        while budget.available() > 80 {
+            tokio::task::yield_now().await;
+        }
+        reader.abort();
+        assert!(reader.await.unwrap_err().is_cancelled());
+        assert_eq!(budget.available(), 90, "the aborted send gave its 10 bytes back");
+        rx.close();
+        assert_eq!(budget.available(), 100);
+    }
+
+    #[tokio::test]
+    async fn wait_for_sleeps_until_enough_lines_are_queued() {
+        let (tx, mut rx) = channel(10);
+        let waiter = rx.waiter();
+        let consumer = std::thread::spawn(move || {
+            let woke = waiter.wait_for(4, Duration::from_secs(20));
+            (woke, std::time::Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tx.send(batch(&["1", "2"])).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!consumer.is_finished(), "two lines are not worth a wake-up");
+        let sent = std::time::Instant::now();
+        assert!(tx.send(batch(&["3", "4"])).await);
+        let (woke, at) = consumer.join().unwrap();
+        assert!(woke && at >= sent);
+        assert!(matches!(rx.try_take(Batch::default()), Take::Batch(b) if b.len() == 2));
+    }
+
+    #[tokio::test]
+    async fn widening_lets_a_blocked_reader_go_on() {
+        let (tx, rx) = channel(2);
+        assert!(tx.send(batch(&["1", "2"])).await);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(batch(&["3"]))).await;
+        assert!(blocked.is_err(), "the queue is full");
+        let reader = tokio::spawn(async move { tx.send(batch(&["3"])).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        rx.widen(4);
+        rx.widen(1); // never narrows
+        assert!(reader.await.unwrap());
+        assert_eq!(rx.waiter().capacity(), 4);
     }
 
     #[test]

@@ -12,7 +12,7 @@ from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream, ResumePolic
 from synapse_agent_rs._logging import LOGGER, logged_await, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
-from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._many import Bounds, BulkTailMixin
 from synapse_agent_rs.clients.agent._operations import (
     ContainerClientMixin,
     ResourceClientMixin,
@@ -30,7 +30,7 @@ class AsyncAgentClient(
     SystemClientMixin,
     ResourceClientMixin,
 ):
-    """Asyncio client of one Synapse agent, on the same Rust core as :class:`AgentClient`.
+    """Asyncio client of one Synapse agent, on the same Rust core as ``AgentClient``.
 
     REST methods are coroutine functions (``await client.get_job(id)``,
     ``asyncio.create_task(client.health_check())``); ``tail_job_logs`` returns an async
@@ -60,8 +60,11 @@ class AsyncAgentClient(
         user_agent: replaces the ``User-Agent`` (default ``synapse-agent-rs/<version>``).
 
     Raises:
-        ValidationError: (400) a bad ``base_url``, ``timeout``, ``max_response_size``, header, proxy URL or
-            certificate file.
+        ValidationError: (400) before any I/O: a ``base_url`` that is not an ``http://`` or
+            ``https://`` URL (one without a scheme says to add it); an ``agent_token`` that is
+            ``None`` or empty, or an empty ``user_token`` or ``tenant`` (the message names the
+            parameter, never its value); a bad ``timeout``, ``max_response_size``, header, proxy
+            URL or certificate file.
     """
 
     async def _send(self, request: Request[Any]) -> Any:
@@ -93,14 +96,13 @@ class AsyncAgentClient(
         job_ids: list[str],
         protocol: str,
         timeout: float,
-        max_connecting: int,
-        max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None,
+        bounds: Bounds,
+        follow: tuple[float, list[str], int] | None,
         keep_open: bool,
         resume: bool | ResumePolicy = True,
         resume_from: Mapping[str, str] | None = None,
     ) -> AsyncManyStream:
-        limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
+        limits, connecting, buffered = self._many_args(bounds)
         return self._core.tail_many_async(
             job_ids,
             timeout,
@@ -149,7 +151,7 @@ class AsyncAgentClient(
         wait: bool = True,
         timeout: float = 300,
     ) -> Any:
-        """The async form of :meth:`AgentClient.create_container`."""
+        """The async form of ``AgentClient.create_container``."""
         body = container_body(
             plugin_release,
             model=model,
@@ -206,12 +208,12 @@ class AsyncAgentClient(
         timeout: float = 120,
         poll_interval: float = 2,
     ) -> Any:
-        """The async form of :meth:`AgentClient.update_system`."""
+        """The async form of ``AgentClient.update_system``."""
         tags = {key: value for key, value in (('api_tag', api_tag), ('worker_tag', worker_tag)) if value is not None}
         return await self._system_operation('update', tags or None, wait, timeout, poll_interval)
 
     async def restart_system(self, *, wait: bool = False, timeout: float = 120, poll_interval: float = 2) -> Any:
-        """The async form of :meth:`AgentClient.restart_system`."""
+        """The async form of ``AgentClient.restart_system``."""
         return await self._system_operation('restart', None, wait, timeout, poll_interval)
 
     async def close(self) -> None:

@@ -11,14 +11,14 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 from synapse_agent_rs import _core
 from synapse_agent_rs._core import ResumePolicy
 from synapse_agent_rs._logging import origin
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
+from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.clients.exceptions import (
-    ClientConnectionError,
     InsecureTransportWarning,
     ServerError,
     ValidationError,
@@ -115,6 +115,28 @@ def _transport_options(
     }
 
 
+def _check_credentials(settings: Mapping[str, Any]) -> None:
+    """The first-contact mistakes with ``base_url`` and the tokens, as ``ValidationError`` (400)
+    naming the parameter (never a token's value), before any I/O; the URL itself is checked by
+    the core (``add http:// or https://``)."""
+    if not isinstance(settings['base_url'], str):
+        kind = type(settings['base_url']).__name__
+        raise ValidationError(
+            400, f'base_url must be the agent\'s URL as a str, such as "https://agent.example.com", not {kind}'
+        )
+    for name, required in (('agent_token', True), ('user_token', False), ('tenant', False)):
+        value = settings[name]
+        if value is None:
+            if required:
+                raise ValidationError(400, f"{name} is None: pass the agent's token (a non-empty str)")
+            continue
+        if not isinstance(value, str):
+            raise ValidationError(400, f'{name} must be a str, not {type(value).__name__}')
+        if not value.strip():
+            hint = "pass the agent's token" if required else 'pass None to send none'
+            raise ValidationError(400, f'{name} is empty: {hint} (refused before anything is sent)')
+
+
 def _body(**fields: Any) -> dict[str, Any]:
     """A request body without the fields left at ``None``."""
     return {k: v for k, v in fields.items() if v is not None}
@@ -173,6 +195,7 @@ class BaseAgentClient:
 
     def _build_core(self) -> _core.AgentCore:
         s = self._settings
+        _check_credentials(s)
         connect, read = parse_timeout(s['timeout'])
         core = _core.AgentCore(
             s['base_url'], s['agent_token'], s['user_token'], s['tenant'], connect, read, **s['transport']
@@ -249,14 +272,18 @@ class BaseAgentClient:
         return [*(p for p in query_pairs(self.default_params) or [] if p[0] not in keys), *(own or [])]
 
     def _page(self, next_url: str) -> Request[Any]:
-        """The request of a pagination ``next`` link, which must stay on the agent's origin
-        (the agent token goes with every request)."""
-        base = urlsplit(self.base_url + '/')
+        """The request of a pagination ``next`` link. A link under the base URL becomes a path;
+        any other goes whole to the core, which follows it only on the agent's origin (the one
+        rule for redirects and links, in Rust) and otherwise raises ``ClientConnectionError``
+        (503) naming that origin, before anything is sent there."""
         link = urlsplit(urljoin(self.base_url + '/', next_url))
-        same_origin = (link.scheme, link.netloc.lower()) == (base.scheme, base.netloc.lower())
-        if not (same_origin and link.path.startswith(base.path)):
-            raise ClientConnectionError(f'refusing a next-page link to another place: {link.scheme}://{link.netloc}')
-        return Request('GET', link.path[len(base.path) :], params=parse_qs(link.query, keep_blank_values=True))
+        params = parse_qs(link.query, keep_blank_values=True)
+        # Never user info in a URL we pass on (it would reach messages and log records).
+        where = urlunsplit((link.scheme, link.netloc.rpartition('@')[2], link.path, '', ''))
+        base = self.base_url.rstrip('/') + '/'
+        if where.startswith(base):
+            return Request('GET', where[len(base) :], params=params)
+        return Request('GET', where, params=params)
 
     @staticmethod
     def _results(page: Any) -> tuple[list[Any], str | None]:
@@ -282,7 +309,7 @@ class BaseAgentClient:
 
     @property
     def stream_limits(self) -> StreamLimits:
-        """The limits every new log stream of this client gets (see :class:`StreamLimits`)."""
+        """The limits every new log stream of this client gets (see ``StreamLimits``)."""
         return self._stream_limits
 
     @stream_limits.setter
@@ -326,7 +353,7 @@ class RayClientMixin(BaseAgentClient):
         job_id: str,
         timeout: float = 30.0,
         *,
-        protocol: str = 'auto',
+        protocol: ProtocolName = 'auto',
         resume: bool | ResumePolicy = False,
         resume_from: str | None = None,
     ) -> TailRequest:
@@ -347,9 +374,15 @@ class RayClientMixin(BaseAgentClient):
                 after the line it was taken at, once the replay up to it checked out.
 
         Returns:
-            An iterator of lines (``str``); ``.batches()`` iterates ``list[str]`` instead, and
-            ``.close()`` closes the connection at once (as do ``break`` and garbage collection).
-            ``.checkpoint()`` and ``.resumes`` tell where it is and how often it resumed.
+            ``AgentClient``: a ``LineStream``, an iterator of lines (``str``, ``for line in ...``).
+            ``AsyncAgentClient``: an ``AsyncLineStream``, an async iterator of lines, returned at
+            once (``async for line in client.tail_job_logs(...)``, no ``await``). Either way
+            ``.batches()`` iterates ``list[str]`` instead, and ``.close()`` closes the connection
+            at once (as do ``break`` and garbage collection). The stream stops with a 429 at the
+            client's ``stream_limits`` (the SDK's defaults: 10,000 WebSocket messages, 50,000
+            HTTP lines, 50 MiB); ``tail_many`` counts nothing by default. Awaiting the async
+            stream raises ``TypeError`` saying to use ``async for``. ``.checkpoint()`` and
+            ``.resumes`` tell where it is and how often it resumed.
 
         Raises:
             ValidationError: (400) a bad ``job_id``, ``timeout``, ``protocol``, ``resume``, or a
@@ -360,9 +393,11 @@ class RayClientMixin(BaseAgentClient):
                 the lines already handed out, or was shorter (truncated, rotated, rewritten).
             StreamLimitExceededError: (429) a ``StreamLimits`` limit was passed.
             ServerError: (500) the job sent an error event, or (5xx) the agent failed.
-            ClientConnectionError: (503) the agent is unreachable, or the connection dropped
-                before the stream completed (after every line received before it); with
-                ``resume``, once the policy gave up (its message says after how many attempts).
+            ClientConnectionError: (503) the agent is unreachable, an ``https://`` base URL
+                reached a plain-HTTP agent (the message says so), the agent redirected to
+                another origin, or the connection dropped before the stream completed (after
+                every line received before it); with ``resume``, once the policy gave up (its
+                message says after how many attempts).
             WebSocketError: (503) the agent broke the WebSocket protocol.
         """
         return TailRequest(job_id, timeout, protocol, resume, resume_from)
@@ -448,9 +483,10 @@ class AgentEndpointsMixin(RayClientMixin):
         ``(iterator over every release of every page, count)``.
 
         ``params`` and keyword filters become the query string; ``list_all`` asks for
-        ``page_size`` (default :attr:`page_size`) and follows the ``next`` links, which must
-        stay on the agent's origin (``ClientConnectionError`` otherwise). The async client's
-        iterator is an async one.
+        ``page_size`` (default ``page_size``) and follows the ``next`` links, which must
+        stay on the agent's origin (scheme, host and port): a link to another origin raises
+        ``ClientConnectionError`` (503) naming it, before anything is sent there, as a redirect
+        to another origin does. The async client's iterator is an async one.
         """
         return self._list('plugin_releases/', {**(params or {}), **filters}, list_all)
 
@@ -521,7 +557,7 @@ class AgentEndpointsMixin(RayClientMixin):
     ) -> Request[Any]:
         """Runs an action from plugin code that is not released yet; returns the agent's JSON answer.
 
-        ``timeout`` is this call's ``(connect, read)`` seconds, as for :meth:`run_plugin_release`.
+        ``timeout`` is this call's ``(connect, read)`` seconds, as for ``run_plugin_release``.
         """
         body = _body(
             action=action,

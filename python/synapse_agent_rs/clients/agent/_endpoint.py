@@ -1,22 +1,22 @@
 """How an endpoint written once becomes a method of both clients.
 
 An endpoint is written once, in ``_base.py``, as a function that *describes* its request:
-it checks its arguments and returns a :class:`Request` (or, for an endpoint that needs
+it checks its arguments and returns a ``Request`` (or, for an endpoint that needs
 several requests, a generator that yields them and returns the result). Decorated with
-:class:`endpoint`, it becomes:
+``endpoint``, it becomes:
 
-- on every subclass of :class:`SyncSender` (``AgentClient``): a plain method that sends the
+- on every subclass of ``SyncSender`` (``AgentClient``): a plain method that sends the
   request and returns the decoded answer;
-- on every subclass of :class:`AsyncSender` (``AsyncAgentClient``): an ``async def``
+- on every subclass of ``AsyncSender`` (``AsyncAgentClient``): an ``async def``
   coroutine function that does the same through the Rust core's awaitable.
 
 The methods are real functions installed on each client class when it is created, so
 ``inspect.iscoroutinefunction``, ``asyncio.create_task`` and ``help()`` see what they expect,
 with the concrete return type in the signature. Type checkers and IDEs get the same types
-from the overloads of :meth:`endpoint.__get__`.
+from the overloads of ``endpoint.__get__``.
 
-Log streams work the same way with :class:`stream`: the definition returns a
-:class:`TailRequest`, the sync client opens a ``LogStream`` and the async client an
+Log streams work the same way with ``stream``: the definition returns a
+``TailRequest``, the sync client opens a ``LogStream`` and the async client an
 ``AsyncLogStream`` (not a coroutine: ``async for`` takes it directly).
 """
 

@@ -172,7 +172,7 @@ class ResourceClientMixin(BaseAgentClient):
 
     @endpoint
     def get_cluster_resources(self, use_cache: bool = True) -> Plan[ClusterResourceSnapshot]:
-        """The cluster's resources, as a :class:`ClusterResourceSnapshot`."""
+        """The cluster's resources, as a ``ClusterResourceSnapshot``."""
         answer = yield Request('GET', 'resources/cluster/', params={'use_cache': use_cache})
         return ClusterResourceSnapshot.model_validate(answer)
 
@@ -209,11 +209,11 @@ class ResourceClientMixin(BaseAgentClient):
 
     @endpoint
     def get_runtime_policy(self) -> Plan[AgentRuntimePolicy]:
-        """The agent's policy as an :class:`AgentRuntimePolicy`."""
+        """The agent's policy as an ``AgentRuntimePolicy``."""
         return AgentRuntimePolicy.model_validate((yield Request('GET', 'resources/policy/')))
 
     @endpoint
     def update_runtime_policy(self, patch: Mapping[str, Any]) -> Plan[AgentRuntimePolicy]:
-        """Changes fields of the policy; returns it as an :class:`AgentRuntimePolicy`."""
+        """Changes fields of the policy; returns it as an ``AgentRuntimePolicy``."""
         answer = yield Request('PATCH', 'resources/policy/', body=dict(patch))
         return AgentRuntimePolicy.model_validate(answer)

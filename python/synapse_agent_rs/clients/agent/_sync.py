@@ -12,7 +12,7 @@ from synapse_agent_rs._core import LineStream, ManyStream, ResumePolicy
 from synapse_agent_rs._logging import LOGGER, logged_call, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import Request, SyncSender, TailRequest
-from synapse_agent_rs.clients.agent._many import BulkTailMixin
+from synapse_agent_rs.clients.agent._many import Bounds, BulkTailMixin
 from synapse_agent_rs.clients.agent._operations import (
     ContainerClientMixin,
     ResourceClientMixin,
@@ -54,8 +54,11 @@ class AgentClient(
         user_agent: replaces the ``User-Agent`` (default ``synapse-agent-rs/<version>``).
 
     Raises:
-        ValidationError: (400) a bad ``base_url``, ``timeout``, ``max_response_size``, header, proxy URL or
-            certificate file.
+        ValidationError: (400) before any I/O: a ``base_url`` that is not an ``http://`` or
+            ``https://`` URL (one without a scheme says to add it); an ``agent_token`` that is
+            ``None`` or empty, or an empty ``user_token`` or ``tenant`` (the message names the
+            parameter, never its value); a bad ``timeout``, ``max_response_size``, header, proxy
+            URL or certificate file.
     """
 
     def _send(self, request: Request[Any]) -> Any:
@@ -83,14 +86,13 @@ class AgentClient(
         job_ids: list[str],
         protocol: str,
         timeout: float,
-        max_connecting: int,
-        max_buffered_bytes: int,
-        follow: tuple[float, list[str]] | None,
+        bounds: Bounds,
+        follow: tuple[float, list[str], int] | None,
         keep_open: bool,
         resume: bool | ResumePolicy = True,
         resume_from: Mapping[str, str] | None = None,
     ) -> ManyStream:
-        limits, connecting, buffered = self._many_args(max_connecting, max_buffered_bytes)
+        limits, connecting, buffered = self._many_args(bounds)
         return self._core.tail_many(
             job_ids,
             timeout,
@@ -140,7 +142,7 @@ class AgentClient(
     ) -> Any:
         """Creates a container running a plugin's Gradio interface.
 
-        With ``wait=True`` waits for the build (see :meth:`wait_for_build`) and returns the
+        With ``wait=True`` waits for the build (see ``wait_for_build``) and returns the
         container; otherwise returns the build (``build_id`` and its URLs) at once.
         ``plugin_file`` uploads are not supported (``ValidationError``, 400).
         """
