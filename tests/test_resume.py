@@ -459,3 +459,18 @@ def test_async_tail_many_checkpoints(fake_agent: FakeAgent) -> None:
 
     head, rest = asyncio.run(main())
     assert text(head) + text(rest) == TEXT
+
+
+def test_tail_many_arrow_checkpoints_are_never_ahead(fake_agent: FakeAgent) -> None:
+    """Under ``.arrow()`` a checkpoint may lag by the batch being converted, never run ahead."""
+    pa = pytest.importorskip('pyarrow')
+    fake_agent.add_job(JOB, LOG)
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_many([JOB])
+        arrow = iter(stream.arrow(max_rows=4))
+        head = pa.record_batch(next(arrow)).column(2).to_pylist()
+        checkpoint = stream.checkpoint(JOB)
+        stream.close()
+        rest = [line for _, line in client.tail_many([JOB], resume_from={JOB: checkpoint})]
+    assert TEXT.endswith(text(rest))
+    assert len(text(head)) + len(text(rest)) >= len(TEXT)  # nothing skipped

@@ -101,6 +101,13 @@ impl Reader {
             .collect()
     }
 
+    /// A batch handed out whole: its job's cursor moves to its end.
+    fn drained(&self, cur: &Current) {
+        if let Some((_, end)) = &cur.marks {
+            self.many.note_cursor(&cur.name, end.position());
+        }
+    }
+
     /// Drops the batch being drained (at close), keeping its job's cursor after the lines of it
     /// handed out.
     fn stop_current(&mut self) {
@@ -133,6 +140,7 @@ impl Reader {
             }
             // The batch is drained: its lines and bytes stop counting before the next is taken.
             if let Some(cur) = self.current.take() {
+                self.drained(&cur);
                 self.many.release(cur.key, cur.batch);
             }
             match self.many.next() {
@@ -192,6 +200,12 @@ impl Reader {
 
     /// Takes the batch being drained, if any: `(stream key, job id, batch, next line)` (for `py/arrow.rs`).
     pub(crate) fn take_current(&mut self, py: Python<'_>) -> Option<(u64, String, Batch, usize)> {
+        // The lines of it handed out so far count; what the taker hands out next does not.
+        if let Some(cur) = self.current.as_ref().filter(|c| c.marks.is_some()) {
+            if let Ok(at) = self.position(&cur.name) {
+                self.many.note_cursor(&cur.name, at);
+            }
+        }
         let cur = self.current.take()?;
         let job = cur.job.bind(py).to_string();
         Some((cur.key, job, cur.batch, cur.pos))

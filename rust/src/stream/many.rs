@@ -183,7 +183,8 @@ pub struct Many {
     origins: Mutex<HashMap<String, Position>>,
     /// Whether the streams keep a cursor (resume, or checkpoints to start from).
     cursors: bool,
-    /// job -> the cursor after the last batch of it taken (whatever view took it), bounded.
+    /// job -> the cursor at the start of the last batch of it taken, or after the lines of it
+    /// a view said it handed out ([`Self::note_cursor`]); bounded.
     taken: Mutex<HashMap<Arc<str>, Position>>,
 }
 
@@ -237,7 +238,7 @@ impl Many {
         taken.insert(Arc::clone(job), at);
     }
 
-    /// The cursor after the last batch of `job` taken (or noted).
+    /// The cursor of `job` kept (see the `taken` field).
     pub fn cursor(&self, job: &str) -> Option<Position> {
         self.taken.lock().unwrap_or_else(PoisonError::into_inner).get(job).copied()
     }
@@ -345,8 +346,10 @@ impl Many {
                     let marks = entry.tail.ledger.taken();
                     let notes = entry.tail.consumer.stats().take_notes();
                     self.arm(key, &entry.tail);
-                    if let Some((_, end)) = &marks {
-                        self.note_cursor_in(&streams, &job, end.position());
+                    // The batch's start: its lines count once the view says it handed them out
+                    // (`note_cursor`), so a checkpoint is never ahead of what the caller got.
+                    if let Some((start, _)) = &marks {
+                        self.note_cursor_in(&streams, &job, start.position());
                     }
                     return Next::Item(Item { key, job, event: Event::Batch(batch), marks, notes });
                 }
