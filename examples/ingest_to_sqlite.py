@@ -46,7 +46,10 @@ def ingest(client: AgentClient, job_id: str, db: sqlite3.Connection) -> int:
 
 def main() -> None:
     path, job_id = sys.argv[1], sys.argv[2]
-    with agent({job_id: [f'step {i}' for i in range(1000)]}) as (url, token), AgentClient(url, token) as client:
+    with (
+        agent({job_id: [f'step {i}' for i in range(1000)]}, given=True) as (url, token, _),
+        AgentClient(url, token) as client,
+    ):
         db = sqlite3.connect(path)
         print(f'{job_id}: {ingest(client, job_id, db)} lines stored')
         db.close()

@@ -263,8 +263,8 @@ def test_an_agent_restart_is_survived(fake_agent: FakeAgent) -> None:
 
 def random_plans(rng: random.Random, size: int) -> list[dict[str, int]]:
     plans: list[dict[str, int]] = []
-    for _ in range(rng.randrange(4)):
-        if rng.random() < 0.15:
+    for n in range(rng.randrange(4)):
+        if n and rng.random() < 0.15:  # the first connection starts the stream: never refused here
             plans.append({'refuse': rng.choice([502, 503, 504])})
             continue
         plan = {'group': rng.randrange(1, 4)}
@@ -474,3 +474,14 @@ def test_tail_many_arrow_checkpoints_are_never_ahead(fake_agent: FakeAgent) -> N
         rest = [line for _, line in client.tail_many([JOB], resume_from={JOB: checkpoint})]
     assert TEXT.endswith(text(rest))
     assert len(text(head)) + len(text(rest)) >= len(TEXT)  # nothing skipped
+
+
+def test_a_first_connection_that_fails_is_not_resumed(fake_agent: FakeAgent, driver: Driver) -> None:
+    """Resuming continues a stream: a wrong URL or a stopped agent raises at once."""
+    fake_agent.add_job(JOB, LOG, connections=[{'refuse': 503}])
+    out = driver.collect(fake_agent.url, TOKEN, JOB, protocol='websocket', resume=FAST)
+    assert isinstance(out.error, ServerError) and out.error.status_code == 503
+    assert 'gave up' not in str(out.error) and out.lines == []
+    with AgentClient('http://127.0.0.1:9', TOKEN) as client, pytest.raises(ClientConnectionError) as caught:
+        list(client.tail_job_logs(JOB, resume=True))
+    assert 'gave up' not in str(caught.value)

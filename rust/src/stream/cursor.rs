@@ -316,6 +316,8 @@ pub struct Track {
     origin: Position,
     /// The reader saw a failure that must not be retried (a WebSocket close code, say).
     pub no_retry: bool,
+    /// A connection of this stream was established once (resuming starts from then on).
+    pub established: bool,
     /// Totals of the connections before the current one.
     pub lines: u64,
     pub messages: u64,
@@ -334,6 +336,7 @@ impl Track {
             replay: None,
             origin,
             no_retry: false,
+            established: false,
             lines: 0,
             messages: 0,
             bytes: 0,

@@ -49,6 +49,7 @@ impl<'a> Emitter<'a> {
     pub fn new(spec: &'a TailSpec, tx: &'a Producer, unit: Unit, track: &'a mut Track) -> Self {
         // Decoding starts once the connection is established: a connection slot is free again.
         tx.opened();
+        track.established = true;
         let max_batch = tx.max_batch().min(4096);
         Self {
             tx,

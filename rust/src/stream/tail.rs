@@ -87,7 +87,9 @@ async fn resume(spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()>
             Ok(()) => return Ok(()),
             Err(error) => error,
         };
-        let Some(policy) = spec.resume else { return Err(error) };
+        // Resuming continues a stream: a first connection that fails (a wrong URL, a stopped
+        // agent) raises at once, as without resume.
+        let Some(policy) = spec.resume.filter(|_| track.established) else { return Err(error) };
         if track.queued_bytes() > progress {
             // New lines came since the last failure: a new outage starts.
             (attempt, outage, progress) = (0, None, track.queued_bytes());
