@@ -94,6 +94,7 @@ bench-smoke: build-dev bench-setup
 	$(PY) benches/harness.py $(SMOKE) --rust-consumer target/debug/examples/rust_consumer \
 	  --json benches/results/smoke.json
 	$(PY) benches/many_bench.py --streams 1,20 --total 2000 --ray-actors ''
+	$(PY) benches/resume_bench.py --lines 20000 --repeat 1 --drop-lines 20000 --jobs 20 --many-lines 100
 
 ## The pure-Rust consumer as it was before our WebSocket frame reader, for the row that measures
 ## the reader's speed-up in the same run (built once from that commit's tree).

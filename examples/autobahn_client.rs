@@ -30,6 +30,9 @@ fn spec(server: &str) -> Result<TailSpec, String> {
         timeout: Duration::from_secs(10),
         limits: Limits::unlimited(),
         transport: Arc::new(transport),
+        resume: None,
+        track: false,
+        resume_from: None,
     })
 }
 

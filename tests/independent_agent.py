@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import socket
@@ -50,6 +51,26 @@ class _Job:
     stall: float | None = None
     status: str = 'RUNNING'
     fragment: int | None = None
+    #: Faults of single stream connections (see ``FakeAgent.add_job``): ``drop_after_messages``,
+    #: ``truncate``, ``rewrite``, ``refuse``; connection ``k`` plays ``connections[k]``.
+    connections: tuple[dict[str, int] | None, ...] = ()
+    served: int = 0
+
+    def plan(self) -> tuple[_Job, int | None, int | None]:
+        """This connection's job (its lines truncated or rewritten), cut and refusal; counts it."""
+        index, self.served = self.served, self.served + 1
+        plan = self.connections[index] if index < len(self.connections) else None
+        if not plan:
+            return self, None, None
+        lines = list(self.lines)
+        if 'truncate' in plan:
+            lines = lines[: plan['truncate']]
+        if 'rewrite' in plan and plan['rewrite'] < len(lines):
+            lines[plan['rewrite']] = _text(lines[plan['rewrite']]) + '~'
+        cut = plan.get('drop_after_messages')
+        fault = 'drop' if cut is not None and cut < len(lines) else self.fault
+        job = dataclasses.replace(self, lines=lines[:cut] if cut is not None else lines, fault=fault, connections=())
+        return job, cut, plan.get('refuse')
 
     def log_text(self) -> str:
         return '\n'.join(line if isinstance(line, str) else line.decode('utf-8', 'replace') for line in self.lines)
@@ -218,8 +239,12 @@ class IndependentAgent:
         chunk_cuts: Iterable[int] = (),
         stall: float | None = None,
         status: str = 'RUNNING',
+        connections: Iterable[dict[str, int] | None] = (),
     ) -> None:
-        """Adds (or replaces) a job; see ``FakeAgent.add_job``. ``lines`` may hold bytes (sent as they are)."""
+        """Adds (or replaces) a job; see ``FakeAgent.add_job``. ``lines`` may hold bytes (sent as they are).
+
+        ``connections`` offers ``drop_after_messages``, ``truncate``, ``rewrite`` and ``refuse``.
+        """
         if firehose is not None:
             raise NotImplementedError('firehose is offered by FakeAgent only')
         if fragment is not None and fragment < 1:
@@ -243,6 +268,7 @@ class IndependentAgent:
             stall=stall,
             status=status,
             fragment=fragment,
+            connections=tuple(connections),
         )
         with self._lock:
             self._jobs[job_id] = job
@@ -312,9 +338,13 @@ class IndependentAgent:
             job = self._job(unquote(parts[1]))
             if job is None or parts[-1] != '' or (len(parts) == 5 and parts[3] != 'stream'):
                 return web.json_response({'detail': 'Not found.'}, status=404)
-            if len(parts) == 5:
-                return await self._http_stream(request, job)
-            if upgrade:
+            if len(parts) == 5 or upgrade:
+                with self._lock:
+                    job, _, refuse = job.plan()
+                if refuse is not None:
+                    return web.json_response({'detail': 'refused (fault)'}, status=refuse)
+                if len(parts) == 5:
+                    return await self._http_stream(request, job)
                 return await self._websocket(request, job)
             return web.json_response(job.log_text())
         return self._rest(request.method, parts)

@@ -161,7 +161,8 @@ def test_async_bulk(fake_agent: FakeAgent) -> None:
 
     async def main() -> tuple[Rows, dict[str, Any]]:
         async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
-            stream = client.tail_many([*(f'j{i}' for i in range(5)), 'bad'])
+            # resume=False: the drop must end its job (with resume, it resumes until its policy gives up).
+            stream = client.tail_many([*(f'j{i}' for i in range(5)), 'bad'], resume=False)
             arrow = stream.arrow()
             assert isinstance(arrow, AsyncArrowStream)
             got = [batch async for batch in arrow]

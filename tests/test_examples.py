@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -62,3 +63,55 @@ def test_ingest_to_file(tmp_path: Path) -> None:
 def test_testing_your_own_code_with_fake_agent() -> None:
     out = run('-m', 'pytest', '-q', '-p', 'no:cacheprovider', str(EXAMPLES / 'test_with_fake_agent.py'))
     assert '5 passed' in out
+
+
+def test_ingest_to_sqlite_stores_every_line_once_across_kills(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    from synapse_agent_rs.testing import FakeAgent
+
+    log = [f'step {i} ✓' for i in range(6000)]
+    database = tmp_path / 'logs.db'
+    with FakeAgent('example-token') as fake:
+        env = {**os.environ, 'SYNAPSE_AGENT_URL': fake.url, 'SYNAPSE_AGENT_TOKEN': 'example-token'}
+        command = [sys.executable, str(EXAMPLES / 'ingest_to_sqlite.py'), str(database), 'raysubmit_abc123']
+
+        def stored() -> int:
+            if not database.exists():
+                return 0
+            with contextlib.closing(sqlite3.connect(database, timeout=10)) as db:
+                try:
+                    return int(db.execute('SELECT count(*) FROM lines').fetchone()[0])
+                except sqlite3.OperationalError:  # the table is not there yet
+                    return 0
+
+        kills, mid_way = 0, 0
+        for round_ in range(3):
+            # A running job: its log so far, then silence (the ingester never ends by itself);
+            # the kill comes 150 lines into the round, or once the ingester has it all.
+            grown = 1500 * (round_ + 1)
+            fake.add_job('raysubmit_abc123', log[:grown], pace=3000, fault='silence')
+            child = subprocess.Popen(command, cwd=EXAMPLES, env=env)
+            try:
+                before = stored()
+                deadline = time.monotonic() + 30
+                while before + 150 >= stored() < grown and time.monotonic() < deadline and child.poll() is None:
+                    time.sleep(0.02)
+            finally:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGKILL)
+                    kills += 1
+                child.wait(timeout=30)
+            mid_way += stored() < len(log)
+        fake.add_job('raysubmit_abc123', log)  # the job completes now
+        done = subprocess.run(command, cwd=EXAMPLES, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert kills == 3, 'the ingester was killed (SIGKILL) three times'
+    assert mid_way == 3, 'every kill fell in the middle of the log'
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute('SELECT seq, line FROM lines ORDER BY seq').fetchall()
+    assert [line for _, line in rows] == log, 'every line stored exactly once, in order'
+    assert [seq for seq, _ in rows] == list(range(len(log)))

@@ -91,7 +91,8 @@ def test_one_failure_never_stops_the_others(fake_agent: FakeAgent) -> None:
     limits = StreamLimits(max_messages=10, max_lines=10)
     got: dict[str, list[str]] = defaultdict(list)
     jobs = [*healthy, 'errors', 'drops', 'floods', 'missing']
-    stream = client.tail_many(jobs, protocol='websocket', stream_limits=limits)
+    # resume=False: the drop must end its job (with resume, the job resumes until its policy gives up).
+    stream = client.tail_many(jobs, protocol='websocket', stream_limits=limits, resume=False)
     limits.max_messages = None  # the streams keep the limits they started with
     for job, line in stream:
         got[job].append(line)
@@ -243,7 +244,7 @@ async def test_async_tail_many_all_views(fake_agent: FakeAgent) -> None:
     fake_agent.add_job('bad', ['b'], fault='drop')
     async with AsyncAgentClient(fake_agent.url, TOKEN) as client:
         got: dict[str, list[str]] = defaultdict(list)
-        async with client.tail_many([*jobs, 'bad']) as stream:
+        async with client.tail_many([*jobs, 'bad'], resume=False) as stream:
             async for job, line in stream:
                 got[job].append(line)
             assert isinstance(stream.failures['bad'], ClientConnectionError)
@@ -255,7 +256,7 @@ async def test_async_tail_many_all_views(fake_agent: FakeAgent) -> None:
         assert got == jobs
 
         ends = {}
-        async for job, item in client.tail_many(['job-0', 'bad']).events():
+        async for job, item in client.tail_many(['job-0', 'bad'], resume=False).events():
             if not isinstance(item, list):
                 ends[job] = item
         assert ends['job-0'] is None and isinstance(ends['bad'], ClientConnectionError)

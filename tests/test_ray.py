@@ -131,7 +131,9 @@ def test_a_killed_actor_is_replaced_and_its_jobs_go_to_the_queue(cluster: None) 
     with FakeAgent(TOKEN) as agent:
         for j in ids:
             agent.add_job(j, firehose=40, pace=20)  # 2 s per job: the kill lands mid-run
-        agent.add_job('job-broken', ['x'], fault='drop')
+        # Its first connection refused (503): a stream that never started is not resumed (a drop
+        # after it started would now be resumed for its policy's while).
+        agent.add_job('job-broken', ['x'], connections=[{'refuse': 503}] * 20)
         sink = collector()
         fan = FanOut(agent.url, TOKEN, sink=sink, actors=2, jobs_per_actor=20, actor_options={'num_cpus': 1})
         fan.start([*ids, 'job-broken'])

@@ -39,6 +39,10 @@ fn spec(base_url: &str, job_id: &str, protocol: &str) -> Result<TailSpec, String
         // The limits of our Python rows: the defaults, with the count and byte limits lifted.
         limits: Limits { max_messages: None, max_lines: None, max_bytes: None, ..Limits::default() },
         transport: Arc::new(transport),
+        // `RESUME=1` keeps the cursor (the cost of resuming when nothing breaks).
+        resume: std::env::var_os("RESUME").map(|_| Default::default()),
+        track: false,
+        resume_from: None,
     })
 }
 

@@ -21,6 +21,7 @@ __all__ = [
     'LineStream',
     'ManyIter',
     'ManyStream',
+    'ResumePolicy',
     '__version__',
     'http_to_websocket_url',
     'path_segment',
@@ -85,10 +86,24 @@ class AgentCore:
         read_timeout: float | None = None,
     ) -> AsyncCall: ...
     def tail(
-        self, job_id: object, timeout: object, protocol: object, limits: _Limits, log: Any | None = None
+        self,
+        job_id: object,
+        timeout: object,
+        protocol: object,
+        limits: _Limits,
+        log: Any | None = None,
+        resume: object = None,
+        resume_from: object = None,
     ) -> LineStream: ...
     def tail_async(
-        self, job_id: object, timeout: object, protocol: object, limits: _Limits, log: Any | None = None
+        self,
+        job_id: object,
+        timeout: object,
+        protocol: object,
+        limits: _Limits,
+        log: Any | None = None,
+        resume: object = None,
+        resume_from: object = None,
     ) -> AsyncLineStream: ...
     def tail_many(
         self,
@@ -100,6 +115,8 @@ class AgentCore:
         max_buffered_bytes: int,
         follow: tuple[float, list[str], int] | None = None,
         keep_open: bool = False,
+        resume: object = None,
+        resume_from: dict[str, object] | None = None,
     ) -> ManyStream: ...
     def tail_many_async(
         self,
@@ -111,7 +128,38 @@ class AgentCore:
         max_buffered_bytes: int,
         follow: tuple[float, list[str], int] | None = None,
         keep_open: bool = False,
+        resume: object = None,
+        resume_from: dict[str, object] | None = None,
     ) -> AsyncManyStream: ...
+
+@final
+class ResumePolicy:
+    """How a log stream resumes after a transient failure (``resume=ResumePolicy(...)``).
+
+    ``attempts`` and ``deadline`` bound one outage (both start again once a new line comes
+    through); waits grow from ``backoff`` (doubling) to ``max_backoff``, ``jitter`` of each at random.
+    """
+
+    def __new__(
+        cls,
+        *,
+        attempts: int = 10,
+        deadline: float = 300.0,
+        backoff: float = 0.2,
+        max_backoff: float = 10.0,
+        jitter: float = 0.5,
+    ) -> ResumePolicy: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def deadline(self) -> float: ...
+    @property
+    def backoff(self) -> float: ...
+    @property
+    def max_backoff(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class LineStream:
@@ -169,6 +217,15 @@ class LineStream:
     @property
     def bytes(self) -> int:
         """Payload bytes received so far, as ``max_bytes`` counts them."""
+    @property
+    def resumes(self) -> int:
+        """How many times the stream resumed on a new connection after a transient failure."""
+    def checkpoint(self) -> str:
+        """The cursor after the last line handed out, naming the job (at most 128 characters).
+
+        Raises:
+            ValidationError: (400) the stream keeps no cursor (opened without ``resume`` or ``resume_from``).
+        """
     def __enter__(self) -> LineStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
 
@@ -247,6 +304,15 @@ class AsyncLineStream:
     @property
     def bytes(self) -> int:
         """Payload bytes received so far, as ``max_bytes`` counts them."""
+    @property
+    def resumes(self) -> int:
+        """How many times the stream resumed on a new connection after a transient failure."""
+    def checkpoint(self) -> str:
+        """The cursor after the last line handed out, naming the job (at most 128 characters).
+
+        Raises:
+            ValidationError: (400) the stream keeps no cursor (opened without ``resume`` or ``resume_from``).
+        """
 
 # --- bulk tailing (owned by rust/src/stream/many.rs, rust/src/py/many.rs) ---
 
@@ -284,7 +350,9 @@ class ManyStream:
     def close(self) -> None: ...
     def __enter__(self) -> ManyStream: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
-    def add(self, job_id: object) -> bool: ...
+    def add(self, job_id: object, *, resume_from: object = None) -> bool: ...
+    def checkpoint(self, job_id: str) -> str: ...
+    def checkpoints(self) -> dict[str, str]: ...
     def remove(self, job_id: str) -> bool: ...
     @property
     def jobs(self) -> list[str]: ...
@@ -337,7 +405,9 @@ class AsyncManyStream:
     def aclose(self) -> Done: ...
     def __aenter__(self) -> Awaitable[AsyncManyStream]: ...
     def __aexit__(self, exc_type: object, exc: object, tb: object) -> Done: ...
-    def add(self, job_id: object) -> bool: ...
+    def add(self, job_id: object, *, resume_from: object = None) -> bool: ...
+    def checkpoint(self, job_id: str) -> str: ...
+    def checkpoints(self) -> dict[str, str]: ...
     def remove(self, job_id: str) -> bool: ...
     @property
     def jobs(self) -> list[str]: ...
@@ -458,6 +528,7 @@ class FakeAgentCore:
         chunk_cuts: list[int] = ...,
         stall: float | None = None,
         status: str = 'RUNNING',
+        connections: list[tuple[int | None, ...]] = ...,
     ) -> None: ...
     def set_response(
         self, method: str, path: str, status: int, body: str | None = None, text: str | None = None

@@ -64,7 +64,7 @@ An unknown job answers 404 ``{"detail": "Job not found"}``, any other path 404 `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -82,6 +82,21 @@ Fault = Literal['error', 'drop', 'silence', 'close']
 
 def _text(pem: str | bytes) -> str:
     return pem.decode('ascii') if isinstance(pem, bytes) else pem
+
+
+_PLAN_KEYS = ('refuse', 'truncate', 'rewrite', 'group', 'drop_after_bytes', 'drop_after_messages')
+
+
+def _plan(plan: Mapping[str, int] | None) -> tuple[int | None, ...]:
+    if plan is None:
+        return (None,) * len(_PLAN_KEYS)
+    unknown = set(plan) - set(_PLAN_KEYS)
+    if unknown:
+        raise ValueError(f'unknown connection fault {sorted(unknown)[0]!r}; expected one of {", ".join(_PLAN_KEYS)}')
+    for key, value in plan.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f'{key} must be a non-negative int, not {value!r}')
+    return tuple(plan.get(key) for key in _PLAN_KEYS)
 
 
 class FakeAgent:
@@ -207,6 +222,7 @@ class FakeAgent:
         chunk_cuts: Sequence[int] = (),
         stall: float | None = None,
         status: str = 'RUNNING',
+        connections: Sequence[Mapping[str, int] | None] = (),
     ) -> None:
         """Adds a job (replacing any job with the same id) and scripts its log stream.
 
@@ -244,6 +260,19 @@ class FakeAgent:
                 with a short pause after each cut so they arrive as separate reads.
             stall: Seconds to wait before answering a stream request (WebSocket upgrade or HTTP headers).
             status: The job's status in REST answers.
+            connections: Faults of single stream connections, to test resuming: the ``k``-th
+                stream connection to this job (WebSocket upgrades and HTTP streams counted
+                together, from 0) plays ``connections[k]``; later ones, and ``None`` entries, play
+                the script as usual. Each is a dict of: ``refuse`` (answer with this 4xx/5xx
+                status instead), ``drop_after_bytes`` (kill the connection after this many bytes
+                of WebSocket frames or HTTP body: inside a frame, a line or a UTF-8 character),
+                ``drop_after_messages`` (after this many messages, SSE events or body lines),
+                ``truncate`` (serve only the first this many lines, then complete: a rotated or
+                truncated log), ``rewrite`` (serve line ``n`` changed, ``~`` appended), ``group``
+                (this many lines per WebSocket message or SSE event, joined by ``\\n``; empty
+                lines are then left out). A planned connection builds its whole output in
+                memory first (about 100 MB for a million-line firehose) and ignores ``fault``,
+                ``pace`` and ``fragment``.
 
         Raises:
             ValueError: An option is out of range or unknown, or both `lines` and `firehose` were given.
@@ -278,7 +307,14 @@ class FakeAgent:
             chunk_cuts=list(chunk_cuts),
             stall=stall,
             status=status,
+            connections=[_plan(plan) for plan in connections],
         )
+
+    def restart(self) -> None:
+        """Restarts the agent as a process restart would: every connection is reset, new ones are
+        refused until it listens again on the same port; jobs, plans and records are kept."""
+        self._core.stop()
+        self._port = self._core.start(self._host, self._port, self._agent_token)
 
     def set_response(self, method: str, path: str, status: int, body: Any = None, *, text: str | None = None) -> None:
         """Replaces the answer to one REST route; checked before the built-in routes (after auth).

@@ -36,6 +36,9 @@ pub enum Error {
     Incomplete { detail: String, source: Option<Source> },
     /// The WebSocket peer violated the protocol.
     WebSocket { detail: String, source: Option<Source> },
+    /// A new connection's replay of the log does not continue the text already handed out
+    /// (409): `handed_out` bytes were handed out; the replay diverged at or before `diverged_at`.
+    ReplayMismatch { detail: String, handed_out: u64, diverged_at: u64 },
 }
 
 impl fmt::Display for Error {
@@ -45,7 +48,8 @@ impl fmt::Display for Error {
             Self::Status { detail, .. }
             | Self::Connection { detail, .. }
             | Self::Incomplete { detail, .. }
-            | Self::WebSocket { detail, .. } => f.write_str(detail),
+            | Self::WebSocket { detail, .. }
+            | Self::ReplayMismatch { detail, .. } => f.write_str(detail),
             Self::LimitExceeded { limit, max } => {
                 write!(f, "stream limit exceeded: more than {}", count_of(*max, limit))
             }
@@ -72,6 +76,7 @@ impl Error {
             Self::TooLarge { .. } => 413,
             Self::LimitExceeded { .. } => 429,
             Self::Remote(_) => 500,
+            Self::ReplayMismatch { .. } => 409,
             Self::Connection { .. } | Self::Incomplete { .. } | Self::WebSocket { .. } => 503,
         }
     }
@@ -112,6 +117,54 @@ impl Error {
     /// A WebSocket protocol violation known only by its description.
     pub fn websocket_msg(detail: impl Into<String>) -> Self {
         Self::WebSocket { detail: detail.into(), source: None }
+    }
+
+    /// Whether a stream that failed so may be resumed on a new connection: connection refused,
+    /// reset or dropped mid-way (503, TLS failures excepted), the liveness timeout (408), the
+    /// agent or a proxy answering 502/503/504. Never: 400, 401/403, 404, 429, an `error` event
+    /// (500), TLS failures, redirects to another origin, a replay mismatch (409). WebSocket
+    /// close codes are sorted by the reader, which knows them (1001/1006/1011/1012/1013 retry).
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Timeout(_) => true,
+            Self::Status { code, .. } => matches!(code, 502..=504),
+            Self::Connection { .. } | Self::Incomplete { .. } => !self.is_tls(),
+            _ => false,
+        }
+    }
+
+    /// Whether a TLS failure (a `rustls` error) is behind this error.
+    fn is_tls(&self) -> bool {
+        let mut at: Option<&(dyn std::error::Error + 'static)> = self.source_error().map(|e| e as _);
+        while let Some(e) = at {
+            if e.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+                    return true;
+                }
+            }
+            at = e.source();
+        }
+        false
+    }
+
+    /// Appends a note to the message (errors that have one of their own).
+    #[must_use]
+    pub fn note(mut self, note: &str) -> Self {
+        match &mut self {
+            Self::InvalidArgument(detail) | Self::Timeout(detail) | Self::Remote(detail) => {
+                detail.push_str(note);
+            }
+            Self::Status { detail, .. }
+            | Self::Connection { detail, .. }
+            | Self::Incomplete { detail, .. }
+            | Self::WebSocket { detail, .. }
+            | Self::ReplayMismatch { detail, .. } => detail.push_str(note),
+            Self::LimitExceeded { .. } | Self::TooLarge { .. } => {}
+        }
+        self
     }
 
     /// The underlying failure, if one is known.

@@ -36,6 +36,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::many::{AsyncManyStream, ManyIter, ManyStream};
     #[pymodule_export]
+    use crate::py::resume::ResumePolicy;
+    #[pymodule_export]
     use crate::py::stream::{BatchIter, LineStream};
     #[pymodule_export]
     use crate::py::utils::{

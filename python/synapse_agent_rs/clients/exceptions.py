@@ -16,6 +16,7 @@ Hierarchy (``status_code`` in brackets):
     │   └── GpuUnavailableError          [503]  the server said 503 with ``error_type: gpu_unavailable``
     ├── ResponseTooLargeError            [413]  a REST answer passed max_response_size: .limit, .max
     └── StreamError
+        ├── LogReplayMismatchError       [409]  resuming, the log's replay differed from what was handed out
         ├── StreamLimitExceededError     [429]  a StreamLimits limit was passed (.limit, .max)
         └── WebSocketError               [503]  the WebSocket peer broke the protocol
 
@@ -53,6 +54,7 @@ __all__ = [
     'GpuUnavailableError',
     'HTTPError',
     'InsecureTransportWarning',
+    'LogReplayMismatchError',
     'NotFoundError',
     'RateLimitError',
     'ResponseTooLargeError',
@@ -199,6 +201,22 @@ class ResponseTooLargeError(ClientError):
 
 class StreamError(ClientError):
     """A failure of a log stream itself."""
+
+
+class LogReplayMismatchError(StreamError):
+    """Resuming a log stream, the agent's replay of the log did not continue the lines already
+    handed out (409): it was shorter (the log was truncated or rotated) or different (rewritten).
+
+    Raised before anything of the new connection is handed out: no line is ever handed out
+    twice or skipped. ``.job_id`` names the job, ``.handed_out`` the bytes of text handed out
+    (each line plus ``\\n``), ``.diverged_at`` the byte of the replay at or before which it
+    differed (where a shorter replay ended).
+    """
+
+    #: Bytes of text handed out before the mismatch (each line plus ``\\n``).
+    handed_out: int | None = None
+    #: The replay differed at or before this byte (a shorter replay: where it ended).
+    diverged_at: int | None = None
 
 
 class StreamLimitExceededError(StreamError):

@@ -14,6 +14,7 @@ use hyper::Response;
 use tokio::sync::mpsc;
 
 use super::encode;
+use super::faults;
 use super::reply::Body;
 use super::script::{Fault, JobScript};
 use super::state::{State, StreamGuard};
@@ -31,10 +32,18 @@ pub(super) async fn answer(script: Arc<JobScript>, state: &State, tasks: &Tasks)
     if let Some(stall) = script.stall {
         tokio::time::sleep(stall).await;
     }
+    let plan = faults::next(&script);
+    if let Some(code) = plan.as_ref().and_then(|p| p.refuse) {
+        let status = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
+        return super::reply::detail(status, "this connection is refused (fault)");
+    }
     let (tx, rx) = mpsc::channel(2);
     let content_type = HeaderValue::from_str(script.content_type()).unwrap_or(HeaderValue::from_static("text/plain"));
     let body = LogBody { rx, _open: state.open_stream() };
-    tasks.spawn(produce(script.clone(), Chunks::new(tx, &script.chunk_cuts)));
+    match plan {
+        Some(plan) => tasks.spawn(produce_wire(script.clone(), plan, Chunks::new(tx, &script.chunk_cuts))),
+        None => tasks.spawn(produce(script.clone(), Chunks::new(tx, &script.chunk_cuts))),
+    }
     let mut response = Response::new(body.boxed());
     response.headers_mut().insert(CONTENT_TYPE, content_type);
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -68,6 +77,19 @@ async fn produce(script: Arc<JobScript>, mut out: Chunks) {
         // Holding the sender keeps the body open until the client leaves or the server stops.
         Some(Fault::Silence) => out.tx.closed().await,
         _ => {}
+    }
+}
+
+/// A planned body: the wire up to the cut, then the connection dies; or whole, then the end.
+async fn produce_wire(script: Arc<JobScript>, plan: faults::ConnPlan, mut out: Chunks) {
+    let mut wire = faults::Wire::http(&script, &plan);
+    while let Some(chunk) = wire.next_chunk() {
+        if !chunk.is_empty() && out.send(Bytes::from(chunk)).await.is_err() {
+            return;
+        }
+    }
+    if wire.cut {
+        out.abort().await;
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod admin;
 mod encode;
+mod faults;
 mod firehose;
 mod http;
 mod records;
@@ -34,6 +35,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+pub use faults::ConnPlan;
 pub use script::{Fault, HttpFormat, JobScript, LineSource, Lines, Pacer, WsFormat};
 pub use state::{CannedBody, CannedReply, RecordedRequest, StreamStats};
 pub use tls::server_config;

@@ -107,6 +107,10 @@ pub struct JobScript {
     pub stall: Option<Duration>,
     /// The job's status in REST answers.
     pub status: String,
+    /// Faults of single connections: connection `k` plays `connections[k]` (see `faults.rs`).
+    pub connections: Vec<super::faults::ConnPlan>,
+    /// Stream connections served so far (for `connections`).
+    pub served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl JobScript {
@@ -129,6 +133,8 @@ impl JobScript {
             chunk_cuts: Vec::new(),
             stall: None,
             status: "RUNNING".to_owned(),
+            connections: Vec::new(),
+            served: std::sync::Arc::default(),
         }
     }
 
@@ -147,6 +153,9 @@ impl JobScript {
             if code == 101 || !(200..=599).contains(&code) || StatusCode::from_u16(code).is_err() {
                 return Err(format!("refuse_websocket must be an HTTP status between 200 and 599, not {code}"));
             }
+        }
+        for plan in &self.connections {
+            plan.validate()?;
         }
         if self.fragment == Some(0) {
             return Err("fragment must be at least 1".to_owned());

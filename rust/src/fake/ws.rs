@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::encode;
+use super::faults::{self, ConnPlan};
 use super::reply::{self, Body};
 use super::script::{Fault, JobScript, WsFormat};
 use super::state::{State, StreamGuard};
@@ -59,13 +60,40 @@ pub(super) async fn answer(
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
         return reply::detail(status, "WebSocket connections are refused for this job");
     }
-    tasks.spawn(serve(upgrade, script, state.open_stream()));
+    match faults::next(&script) {
+        Some(ConnPlan { refuse: Some(code), .. }) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return reply::detail(status, "this connection is refused (fault)");
+        }
+        Some(plan) => tasks.spawn(serve_wire(upgrade, script, plan, state.open_stream())),
+        None => tasks.spawn(serve(upgrade, script, state.open_stream())),
+    }
     let mut response = reply::empty(StatusCode::SWITCHING_PROTOCOLS);
     let headers = response.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     response
+}
+
+/// A planned session: writes the wire as it is, up to the cut (then drops the connection), or
+/// whole, then waits for the client's close.
+async fn serve_wire(upgrade: OnUpgrade, script: Arc<JobScript>, plan: ConnPlan, _open: StreamGuard) {
+    use tokio::io::AsyncWriteExt;
+    let Ok(upgraded) = upgrade.await else { return };
+    let mut io = TokioIo::new(upgraded);
+    let mut wire = faults::Wire::websocket(&script, &plan);
+    while let Some(chunk) = wire.next_chunk() {
+        if io.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+    if io.flush().await.is_err() {
+        return;
+    }
+    if !wire.cut {
+        let _ = tokio::time::timeout(CLOSE_GRACE, ignore_client(&mut io)).await;
+    }
 }
 
 /// The session: waits for hyper to hand over the connection, plays the lines, then the ending.

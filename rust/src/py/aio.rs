@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::py::cell::GilCell;
 use crate::py::cursor::{Cursor, Step};
 use crate::py::exceptions::to_pyerr_in;
+use crate::py::exceptions::IntoPyResult;
 use crate::py::hub::Parking;
 use crate::py::step;
 use crate::stream::tail::Tail;
@@ -229,6 +230,18 @@ impl AsyncLineStream {
     #[getter]
     fn bytes(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.state.borrow_mut(py)?.cursor.report.bytes())
+    }
+
+    /// How many times the stream resumed on a new connection after a transient failure.
+    #[getter]
+    fn resumes(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.state.borrow_mut(py)?.cursor.report.resumes())
+    }
+
+    /// The cursor after the last line handed out, as a string (at most 128 characters) naming
+    /// the job; `tail_job_logs(job_id, resume_from=...)` starts right after that line.
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<String> {
+        self.state.borrow_mut(py)?.cursor.checkpoint().into_py_result(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

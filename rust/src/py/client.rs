@@ -16,12 +16,12 @@ use crate::py::call::AsyncCall;
 use crate::py::exceptions::IntoPyResult;
 use crate::py::many::{AsyncManyStream, ManyStream};
 use crate::py::stream::LineStream;
-use crate::py::{json, utils, wait};
+use crate::py::{json, resume, utils, wait};
 use crate::rest::{self, Body, Call};
 use crate::rest::{body, urls};
 use crate::stream::limits::Limits;
 use crate::stream::many::{self, Many, Settings};
-use crate::stream::spec::{Protocol, TailSpec};
+use crate::stream::spec::{Protocol, ResumePolicy, TailSpec};
 use crate::stream::tail;
 
 /// `StreamLimits` as the Python layer hands it over.
@@ -162,7 +162,8 @@ impl AgentCore {
 
     /// Starts tailing a job's log; arguments are checked first (400), then the connection
     /// is made in the background. `log`: the logger for the stream's records, or `None`.
-    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None))]
+    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None, resume=None, resume_from=None))]
+    #[allow(clippy::too_many_arguments)]
     fn tail(
         &self,
         py: Python<'_>,
@@ -171,13 +172,18 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
         log: Option<Py<PyAny>>,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<LineStream> {
-        let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        let mut spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        spec.resume = resume::policy(py, resume)?;
+        spec.resume_from = resume::checkpoint(py, &spec.job_id, resume_from)?;
         Ok(LineStream::new(tail::start(spec), log))
     }
 
     /// `tail` for `async for`.
-    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None))]
+    #[pyo3(signature = (job_id, timeout, protocol, limits, log=None, resume=None, resume_from=None))]
+    #[allow(clippy::too_many_arguments)]
     fn tail_async(
         &self,
         py: Python<'_>,
@@ -186,14 +192,18 @@ impl AgentCore {
         protocol: &Bound<'_, PyAny>,
         limits: LimitsTuple,
         log: Option<Py<PyAny>>,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<AsyncLineStream> {
-        let spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        let mut spec = self.tail_spec(py, job_id, timeout, protocol, limits)?;
+        spec.resume = resume::policy(py, resume)?;
+        spec.resume_from = resume::checkpoint(py, &spec.job_id, resume_from)?;
         Ok(AsyncLineStream::new(tail::start(spec), log))
     }
 
     /// Starts tailing many jobs through one ready queue (`tail_many`; `follow_jobs` with
     /// `follow` = `(interval, statuses, max_followed)`); arguments are checked first (400).
-    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false, resume=None, resume_from=None))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many(
         &self,
@@ -206,14 +216,17 @@ impl AgentCore {
         max_buffered_bytes: usize,
         follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<ManyStream> {
         let bounds = (max_connecting, max_buffered_bytes);
-        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open)?;
+        let resume = (resume::policy(py, resume)?, resume_from);
+        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open, resume)?;
         Ok(ManyStream::new(py, many))
     }
 
     /// `tail_many` for `async for`.
-    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false))]
+    #[pyo3(signature = (job_ids, timeout, protocol, limits, max_connecting, max_buffered_bytes, follow=None, keep_open=false, resume=None, resume_from=None))]
     #[allow(clippy::too_many_arguments)]
     fn tail_many_async(
         &self,
@@ -226,9 +239,12 @@ impl AgentCore {
         max_buffered_bytes: usize,
         follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
+        resume: Option<&Bound<'_, PyAny>>,
+        resume_from: Option<std::collections::HashMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<AsyncManyStream> {
         let bounds = (max_connecting, max_buffered_bytes);
-        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open)?;
+        let resume = (resume::policy(py, resume)?, resume_from);
+        let many = self.many(py, &job_ids, timeout, protocol, limits, bounds, follow, keep_open, resume)?;
         Ok(AsyncManyStream::new(py, many))
     }
 
@@ -276,6 +292,7 @@ impl AgentCore {
         (max_connecting, max_buffered_bytes): (usize, usize),
         follow: Option<(f64, Vec<String>, usize)>,
         keep_open: bool,
+        (policy, resume_from): (Option<ResumePolicy>, Option<std::collections::HashMap<String, Bound<'_, PyAny>>>),
     ) -> PyResult<Arc<Many>> {
         let ids = job_ids
             .iter()
@@ -290,9 +307,20 @@ impl AgentCore {
         if follow.as_ref().is_some_and(|(_, _, max_followed)| *max_followed == 0) {
             return Err(Error::InvalidArgument("max_followed must be positive".into())).into_py_result(py);
         }
+        // Checkpoints are read (400 for a bad one) before any I/O.
+        let mut origins = std::collections::HashMap::new();
+        for (job, checkpoint) in resume_from.unwrap_or_default() {
+            utils::validate_resource_id(py, PyString::new(py, &job).as_any(), "job_id")?;
+            if let Some(at) = resume::checkpoint(py, &job, Some(&checkpoint))? {
+                origins.insert(job, at);
+            }
+        }
         // Every stream's spec is this one with its own job id.
-        let template = self.tail_spec(py, PyString::new(py, "template").as_any(), timeout, protocol, limits)?;
+        let mut template = self.tail_spec(py, PyString::new(py, "template").as_any(), timeout, protocol, limits)?;
+        template.resume = policy;
+        template.track = !origins.is_empty();
         let many = Many::new(template, Settings { max_connecting, max_buffered_bytes });
+        many.start_from(origins);
         for id in &ids {
             many.add(id).into_py_result(py)?;
         }
@@ -373,6 +401,9 @@ impl AgentCore {
             timeout: Duration::from_secs_f64(timeout),
             limits: Limits { max_messages, max_lines, max_bytes, max_message_size, queue_size },
             transport: self.transport(py)?,
+            resume: None,
+            track: false,
+            resume_from: None,
         })
     }
 

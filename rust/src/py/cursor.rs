@@ -4,8 +4,11 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use crate::error::Result;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
 use crate::py::report::Report;
+use crate::stream::cursor::{self, Ledger, Position, Running};
 use crate::stream::queue::{Batch, Take};
 use crate::stream::tail::Tail;
 
@@ -26,13 +29,42 @@ pub struct Cursor {
     pos: usize,
     /// State, protocol, counters and log records; kept after the end.
     pub report: Report,
+    /// Where each batch starts in the text handed out (kept after the end).
+    ledger: Arc<Ledger>,
+    /// Where the current batch starts and ends; `None` before the first batch (or without a cursor).
+    start: Option<Running>,
+    end: Option<Running>,
 }
 
 impl Cursor {
     /// Wraps a started stream; `log` is the `synapse_agent_rs` logger when it is enabled.
     pub fn new(tail: Tail, log: Option<Py<PyAny>>) -> Self {
         let report = Report::new(tail.job_id.clone(), tail.requested, tail.consumer.stats(), log);
-        Self { tail: Some(tail), batch: Batch::default(), pos: 0, report }
+        let ledger = Arc::clone(&tail.ledger);
+        Self { tail: Some(tail), batch: Batch::default(), pos: 0, report, ledger, start: None, end: None }
+    }
+
+    /// The cursor after the last line handed out: the current batch's start plus the lines of
+    /// it handed out, hashed now (a batch handed out as a list counts whole).
+    pub fn position(&self) -> Result<Position> {
+        if !self.ledger.enabled {
+            return Err(Error::InvalidArgument(
+                "this stream keeps no cursor: open it with resume=True (or a ResumePolicy) or resume_from= to \
+                 take checkpoints"
+                    .to_owned(),
+            ));
+        }
+        Ok(match (&self.start, &self.end) {
+            // The whole batch handed out: its end, hashed by the reader already.
+            (_, Some(end)) if self.pos == self.batch.len() => end.position(),
+            (Some(start), _) => start.after((0..self.pos).map(|i| self.batch.get(i))),
+            (None, _) => self.ledger.origin(),
+        })
+    }
+
+    /// `checkpoint()`: the cursor after the last line handed out, as a string naming the job.
+    pub fn checkpoint(&self) -> Result<String> {
+        Ok(cursor::encode_checkpoint(self.job_id(), self.position()?))
     }
 
     /// Whether the current batch still has lines: the fast path, no shared state touched.
@@ -71,9 +103,20 @@ impl Cursor {
         if self.has_line() {
             return Step::Ready;
         }
+        self.report.on_notes(py);
         let Some(tail) = self.tail.as_mut() else { return Step::End(Ok(())) };
+        if let Some(end) = self.end.take() {
+            // The batch was handed out whole: the cursor is at its end, hashed by the reader.
+            self.start = Some(end);
+            self.pos = 0;
+        }
         match tail.consumer.try_take(std::mem::take(&mut self.batch)) {
             Take::Batch(batch) => {
+                if self.ledger.enabled {
+                    if let Some((start, end)) = self.ledger.taken() {
+                        (self.start, self.end) = (Some(start), Some(end));
+                    }
+                }
                 self.batch = batch;
                 self.pos = 0;
                 self.report.on_batch(py);
@@ -98,12 +141,20 @@ impl Cursor {
         self.tail.as_ref()
     }
 
-    /// Closes the connection at once and forgets buffered lines.
+    /// Closes the connection at once and forgets buffered lines (the cursor stays after the
+    /// last line handed out).
     pub fn close(&mut self, py: Python<'_>) {
         if self.tail.is_some() {
             self.report.on_close(py);
         }
         self.tail = None;
+        if self.ledger.enabled {
+            if let Some(start) = &mut self.start {
+                (0..self.pos).for_each(|i| start.line(self.batch.get(i)));
+            }
+            // The batch is gone: the cursor is the start just moved, not the batch's end.
+            self.end = None;
+        }
         self.batch = Batch::default();
         self.pos = 0;
     }

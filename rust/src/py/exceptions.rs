@@ -18,6 +18,7 @@ fn class_name(error: &Error) -> &'static str {
         Error::Connection { .. } => "ClientConnectionError",
         Error::Incomplete { .. } => "ClientResponseIncompleteError",
         Error::WebSocket { .. } => "WebSocketError",
+        Error::ReplayMismatch { .. } => "LogReplayMismatchError",
         Error::Status { code, .. } => match code {
             400 | 422 => "ValidationError",
             401 => "AuthenticationError",
@@ -61,6 +62,10 @@ pub fn to_pyerr_in(py: Python<'_>, error: Error, job_id: Option<&str>) -> PyErr 
         if let Error::LimitExceeded { limit, max } | Error::TooLarge { limit, max } = &error {
             exc.setattr("limit", *limit)?;
             exc.setattr("max", *max)?;
+        }
+        if let Error::ReplayMismatch { handed_out, diverged_at, .. } = &error {
+            exc.setattr("handed_out", *handed_out)?;
+            exc.setattr("diverged_at", *diverged_at)?;
         }
         if let Some(job_id) = job_id {
             exc.setattr("job_id", job_id)?;

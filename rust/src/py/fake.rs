@@ -7,7 +7,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::fake::{CannedBody, CannedReply, FakeAgent, JobScript, Lines};
+use crate::fake::{CannedBody, CannedReply, ConnPlan, FakeAgent, JobScript, Lines};
+
+/// One connection's fault plan as `testing.py` hands it over: `(refuse, truncate, rewrite,
+/// group, drop_after_bytes, drop_after_messages)`.
+type PlanTuple = (Option<u16>, Option<usize>, Option<usize>, Option<usize>, Option<usize>, Option<usize>);
 
 /// The fake agent server; `synapse_agent_rs.testing.FakeAgent` is its documented face.
 #[pyclass(module = "synapse_agent_rs._core", frozen)]
@@ -53,7 +57,7 @@ impl FakeAgentCore {
         job_id, lines, *, firehose=None, ws_format="json", http_format="plain", content_type=None,
         crlf=false, pace=None, fault=None, error_message="job failed", close_code=1000,
         answer_pings=true, refuse_websocket=None, fragment=None, chunk_cuts=Vec::new(), stall=None,
-        status="RUNNING",
+        status="RUNNING", connections=Vec::new(),
     ))]
     #[allow(clippy::too_many_arguments)]
     fn add_job(
@@ -75,6 +79,7 @@ impl FakeAgentCore {
         chunk_cuts: Vec<usize>,
         stall: Option<f64>,
         status: &str,
+        connections: Vec<PlanTuple>,
     ) -> PyResult<()> {
         let lines = firehose.map_or(Lines::Given(lines), Lines::Firehose);
         let stall = stall
@@ -96,6 +101,17 @@ impl FakeAgentCore {
             chunk_cuts,
             stall,
             status: status.to_owned(),
+            connections: connections
+                .into_iter()
+                .map(|(refuse, truncate, rewrite, group, drop_after_bytes, drop_after_messages)| ConnPlan {
+                    refuse,
+                    truncate,
+                    rewrite,
+                    group,
+                    drop_after_bytes,
+                    drop_after_messages,
+                })
+                .collect(),
             ..JobScript::new(job_id, lines)
         };
         self.agent.add_job(script).map_err(PyValueError::new_err)

@@ -18,8 +18,13 @@ use crate::py::aio::Done;
 use crate::py::exceptions::{to_pyerr, to_pyerr_in, IntoPyResult};
 use crate::py::hub::Parking;
 use crate::py::wait::SLICE;
+use std::collections::HashMap;
+
+use crate::error::Error;
+use crate::stream::cursor::{self, Position, Running};
 use crate::stream::many::{Event, Many, Next};
 use crate::stream::queue::Batch;
+use crate::stream::stats::Level;
 
 /// Ends kept in `.ended`: the oldest are forgotten beyond this, so a long `follow_jobs` stays bounded.
 const MAX_ENDED: usize = 10_000;
@@ -38,6 +43,9 @@ struct Current {
     job: Py<PyString>,
     batch: Batch,
     pos: usize,
+    /// Where the batch starts and ends in its job's text (with a cursor).
+    marks: Option<(Running, Running)>,
+    name: Arc<str>,
 }
 
 /// The consumer side: the batch being drained and how the jobs ended so far.
@@ -57,6 +65,58 @@ enum Step {
 impl Reader {
     fn new(py: Python<'_>, many: Arc<Many>) -> Self {
         Self { many, current: None, ended: PyDict::new(py).unbind() }
+    }
+
+    /// The cursor after the last line of `job` handed out.
+    fn position(&self, job: &str) -> Result<Position, Error> {
+        if let Some(cur) = self.current.as_ref().filter(|c| &*c.name == job) {
+            if let Some((start, end)) = &cur.marks {
+                return Ok(if cur.pos == cur.batch.len() {
+                    end.position()
+                } else {
+                    start.after((0..cur.pos).map(|i| cur.batch.get(i)))
+                });
+            }
+        }
+        if let Some(at) = self.many.cursor(job) {
+            return Ok(at);
+        }
+        if !self.many.keeps_cursors() {
+            return Err(Error::InvalidArgument(
+                "this bulk tail keeps no cursors: open it with resume=True (the default) to take checkpoints".into(),
+            ));
+        }
+        self.many.origin(job).ok_or_else(|| Error::InvalidArgument(format!("job {job:?} is not tailed here")))
+    }
+
+    /// Every job's checkpoint: the jobs streaming and those that handed out lines.
+    fn checkpoints(&self) -> Result<HashMap<String, String>, Error> {
+        let mut jobs: Vec<String> = self.many.cursor_jobs();
+        jobs.extend(self.many.jobs());
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs.into_iter()
+            .map(|job| self.position(&job).map(|at| (cursor::encode_checkpoint(&job, at), job)))
+            .map(|r| r.map(|(c, j)| (j, c)))
+            .collect()
+    }
+
+    /// A batch handed out whole: its job's cursor moves to its end.
+    fn drained(&self, cur: &Current) {
+        if let Some((_, end)) = &cur.marks {
+            self.many.note_cursor(&cur.name, end.position());
+        }
+    }
+
+    /// Drops the batch being drained (at close), keeping its job's cursor after the lines of it
+    /// handed out.
+    fn stop_current(&mut self) {
+        if let Some(cur) = self.current.as_ref() {
+            if let (Some(_), Ok(at)) = (&cur.marks, self.position(&cur.name)) {
+                self.many.note_cursor(&cur.name, at);
+            }
+        }
+        self.current = None;
     }
 
     /// The next item of `view`, without waiting.
@@ -80,6 +140,7 @@ impl Reader {
             }
             // The batch is drained: its lines and bytes stop counting before the next is taken.
             if let Some(cur) = self.current.take() {
+                self.drained(&cur);
                 self.many.release(cur.key, cur.batch);
             }
             match self.many.next() {
@@ -94,10 +155,11 @@ impl Reader {
                     };
                     return Ok(Step::Item(PyTuple::new(py, [py.None(), outcome])?.into_any().unbind()));
                 }
-                Next::Item(item) => match item.event {
+                Next::Item(mut item) => match logged_event(py, &mut item) {
                     Event::Batch(batch) => {
                         let job = PyString::new(py, &item.job).unbind();
-                        self.current = Some(Current { key: item.key, job, batch, pos: 0 });
+                        let (key, marks, name) = (item.key, item.marks, item.job);
+                        self.current = Some(Current { key, job, batch, pos: 0, marks, name });
                     }
                     Event::End(outcome) => {
                         let (job, outcome) = self.note_end(py, &item.job, outcome)?;
@@ -138,6 +200,12 @@ impl Reader {
 
     /// Takes the batch being drained, if any: `(stream key, job id, batch, next line)` (for `py/arrow.rs`).
     pub(crate) fn take_current(&mut self, py: Python<'_>) -> Option<(u64, String, Batch, usize)> {
+        // The lines of it handed out so far count; what the taker hands out next does not.
+        if let Some(cur) = self.current.as_ref().filter(|c| c.marks.is_some()) {
+            if let Ok(at) = self.position(&cur.name) {
+                self.many.note_cursor(&cur.name, at);
+            }
+        }
         let cur = self.current.take()?;
         let job = cur.job.bind(py).to_string();
         Some((cur.key, job, cur.batch, cur.pos))
@@ -159,6 +227,29 @@ impl Reader {
     }
 }
 
+/// The event of an item, its stream's records written first.
+fn logged_event(py: Python<'_>, item: &mut crate::stream::many::Item) -> Event {
+    if let Some(notes) = item.notes.take() {
+        log_notes(py, &item.job, notes);
+    }
+    std::mem::replace(&mut item.event, Event::End(Ok(())))
+}
+
+/// Writes a stream's records (resume attempts) under the `synapse_agent_rs` logger.
+fn log_notes(py: Python<'_>, job: &str, notes: Vec<(Level, String)>) {
+    let logger = py.import("logging").and_then(|logging| logging.call_method1("getLogger", ("synapse_agent_rs",)));
+    let Ok(logger) = logger else { return };
+    for (level, message) in notes {
+        let method = match level {
+            Level::Info => "info",
+            Level::Warning => "warning",
+        };
+        if let Err(e) = logger.call_method1(method, (format!("log stream of job {job}: {message}"),)) {
+            e.write_unraisable(py, None);
+        }
+    }
+}
+
 /// The methods both classes share, on their `Reader`.
 macro_rules! common_methods {
     ($class:ty, { $($own:tt)* }) => {
@@ -166,11 +257,34 @@ macro_rules! common_methods {
         impl $class {
             $($own)*
 
-            /// Starts tailing one more job; `False` if it is tailed already (or the stream is closed).
-            fn add(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+            /// Starts tailing one more job, right after `resume_from` (a checkpoint of it) if given;
+            /// `False` if it is tailed already (or the stream is closed).
+            #[pyo3(signature = (job_id, *, resume_from=None))]
+            fn add(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>, resume_from: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
                 let job = crate::py::utils::validate_resource_id(py, job_id, "job_id")?;
+                let from = crate::py::resume::checkpoint(py, &job, resume_from)?;
                 let many = Arc::clone(&self.lock(py).many);
+                if let Some(at) = from {
+                    many.start_from(HashMap::from([(job.clone(), at)]));
+                }
                 py.detach(|| many.add(&job)).into_py_result(py)
+            }
+
+            /// The checkpoint of one job: the cursor after its last line handed out (a batch
+            /// counts whole), for `resume_from`.
+            ///
+            /// Raises:
+            ///     ValidationError: (400) the job is not tailed here, or no cursor is kept (`resume=False`).
+            fn checkpoint(&self, py: Python<'_>, job_id: &str) -> PyResult<String> {
+                let reader = self.lock(py);
+                let at = reader.position(job_id).into_py_result(py)?;
+                Ok(cursor::encode_checkpoint(job_id, at))
+            }
+
+            /// Every job's checkpoint at once (jobs streaming, and those that handed out lines):
+            /// `{job_id: checkpoint}`, to store and pass back as `resume_from=`.
+            fn checkpoints(&self, py: Python<'_>) -> PyResult<HashMap<String, String>> {
+                self.lock(py).checkpoints().into_py_result(py)
             }
 
             /// Stops tailing a job at once, dropping its buffered lines, the rest of the batch
@@ -181,7 +295,7 @@ macro_rules! common_methods {
                 let mut reader = self.lock(py);
                 let removed = reader.many.remove(job_id);
                 if reader.current.as_ref().is_some_and(|cur| cur.job.bind(py) == job_id) {
-                    reader.current = None;
+                    reader.stop_current();
                 }
                 removed
             }
@@ -307,7 +421,7 @@ common_methods!(ManyStream, {
     fn close(&self, py: Python<'_>) {
         let many = {
             let mut reader = self.lock(py);
-            reader.current = None;
+            reader.stop_current();
             Arc::clone(&reader.many)
         };
         py.detach(|| many.close());
@@ -449,7 +563,7 @@ common_methods!(AsyncManyStream, {
         self.parking.lock_py_attached(py).unwrap_or_else(PoisonError::into_inner).wake();
         let many = {
             let mut reader = self.lock(py);
-            reader.current = None;
+            reader.stop_current();
             Arc::clone(&reader.many)
         };
         py.detach(|| many.close());

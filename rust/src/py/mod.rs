@@ -15,6 +15,7 @@ pub mod line_iter;
 pub mod many;
 pub mod raw;
 pub mod report;
+pub mod resume;
 pub mod step;
 pub mod stream;
 pub mod utils;

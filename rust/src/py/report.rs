@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 
 use crate::error::Result;
 use crate::stream::spec::Protocol;
-use crate::stream::stats::Stats;
+use crate::stream::stats::{Level, Stats};
 use crate::text::plural;
 
 /// Where a stream is in its life.
@@ -135,6 +135,25 @@ impl Report {
             let (job, lines) = (&self.job_id, plural(counts.lines, "line"));
             self.debug(py, format!("log stream of job {job} closed by the consumer after {lines}"));
         }
+    }
+
+    /// Writes the reader's records (resume attempts) kept since the last look.
+    #[inline]
+    pub fn on_notes(&mut self, py: Python<'_>) {
+        if let Some(notes) = self.stats.take_notes() {
+            for (level, message) in notes {
+                let level = match level {
+                    Level::Info => "info",
+                    Level::Warning => "warning",
+                };
+                self.emit(py, level, format!("log stream of job {}: {message}", self.job_id));
+            }
+        }
+    }
+
+    /// How many times the stream resumed on a new connection.
+    pub fn resumes(&self) -> u64 {
+        self.stats.resumes()
     }
 
     fn announce(&mut self, py: Python<'_>) {

@@ -7,7 +7,7 @@ use pyo3::types::{PyList, PyString};
 
 use crate::py::cell::GilCell;
 use crate::py::cursor::{Cursor, Step};
-use crate::py::exceptions::to_pyerr_in;
+use crate::py::exceptions::{to_pyerr_in, IntoPyResult};
 use crate::py::line_iter;
 use crate::py::wait::SLICE;
 use crate::stream::tail::Tail;
@@ -159,6 +159,22 @@ impl LineStream {
     #[getter]
     fn bytes(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.cursor.borrow_mut(py)?.report.bytes())
+    }
+
+    /// How many times the stream resumed on a new connection after a transient failure.
+    #[getter]
+    fn resumes(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.cursor.borrow_mut(py)?.report.resumes())
+    }
+
+    /// The cursor after the last line handed out, as a string (at most 128 characters) naming
+    /// the job; `tail_job_logs(job_id, resume_from=...)` starts right after that line. A batch
+    /// from `.batches()` counts whole once handed out.
+    ///
+    /// Raises:
+    ///     ValidationError: (400) the stream keeps no cursor (opened without `resume` or `resume_from`).
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<String> {
+        self.cursor.borrow_mut(py)?.checkpoint().into_py_result(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

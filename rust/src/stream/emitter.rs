@@ -1,6 +1,7 @@
 //! Decoding received items into batches for the queue, shared by the WebSocket and HTTP readers.
 
 use crate::error::{Error, Secrets};
+use crate::stream::cursor::{self, Fed, Running, Track};
 use crate::stream::events::{self, Event};
 use crate::stream::limits::{Counter, Limits, Unit};
 use crate::stream::lines::Piece;
@@ -34,15 +35,21 @@ pub struct Emitter<'a> {
     counter: Counter,
     batch: Batch,
     max_batch: usize,
-    /// Lines handed to the queue so far, for error messages.
+    /// Lines handed to the queue so far (all connections of the stream), for error messages.
     pub lines: u64,
+    /// The stream's cursor, kept across its connections.
+    track: &'a mut Track,
+    /// The cursor at the start of the current batch, queued with it.
+    mark: Option<Running>,
+    job_id: &'a str,
 }
 
 impl<'a> Emitter<'a> {
     /// An emitter counting `unit` under the spec's limits.
-    pub fn new(spec: &'a TailSpec, tx: &'a Producer, unit: Unit) -> Self {
+    pub fn new(spec: &'a TailSpec, tx: &'a Producer, unit: Unit, track: &'a mut Track) -> Self {
         // Decoding starts once the connection is established: a connection slot is free again.
         tx.opened();
+        track.established = true;
         let max_batch = tx.max_batch().min(4096);
         Self {
             tx,
@@ -51,7 +58,10 @@ impl<'a> Emitter<'a> {
             counter: Counter::new(&spec.limits, unit),
             batch: Batch::with_capacity(max_batch.min(512)),
             max_batch,
-            lines: 0,
+            lines: track.lines,
+            track,
+            mark: None,
+            job_id: &spec.job_id,
         }
     }
 
@@ -78,8 +88,7 @@ impl<'a> Emitter<'a> {
             Event::Error(m) => Err(Halt::Fail(Error::Remote(self.secrets.clean(&m)))),
             Event::Line(line) => {
                 self.counter.count(size)?;
-                self.push(&line);
-                Ok(())
+                self.push(&line)
             }
             Event::Skip => Ok(self.counter.count(size)?),
         }
@@ -112,16 +121,47 @@ impl<'a> Emitter<'a> {
         } else {
             self.counter.count(bytes.len())?;
             if !(event_stream && events::sse_other(&line)) {
-                self.push(&line);
+                self.push(&line)?;
             }
         }
         Ok(!self.full())
     }
 
+    /// Queues one line, moving the cursor past it; while the connection's replay is being
+    /// skipped, feeds it to the replay instead.
     #[inline]
-    fn push(&mut self, line: &str) {
+    fn push(&mut self, line: &str) -> std::result::Result<(), Halt> {
+        if self.track.enabled {
+            let Some(running) = self.track.running.as_mut() else { return self.replayed(line) };
+            if self.batch.is_empty() {
+                self.mark = Some(running.clone());
+            }
+            running.line(line);
+        }
         self.batch.push(line);
         self.lines += 1;
+        Ok(())
+    }
+
+    /// A line of the replay: skipped up to the cursor, checked there, and its rest queued.
+    #[cold]
+    fn replayed(&mut self, line: &str) -> std::result::Result<(), Halt> {
+        let Some(replay) = self.track.replay.as_mut() else { return Ok(()) };
+        let target = replay.target();
+        let rest = match replay.feed(line) {
+            Ok(Fed::Skip) => return Ok(()),
+            Ok(Fed::Done) => None,
+            Ok(Fed::Rest(rest)) => Some(rest),
+            Err(mismatch) => return Err(Halt::Fail(cursor::mismatch_error(self.job_id, target, &mismatch))),
+        };
+        if let Some(replay) = self.track.replay.take() {
+            self.track.running = Some(replay.into_running());
+        }
+        self.tx.stats().verified(target.bytes);
+        match rest {
+            Some(rest) => self.push(rest),
+            None => Ok(()),
+        }
     }
 
     /// Checks the bytes of a line still arriving against `max_bytes`, and, when lines are not
@@ -136,9 +176,14 @@ impl<'a> Emitter<'a> {
     pub async fn flush(&mut self) -> bool {
         // The counters the stream reports: three relaxed stores per batch, none per line.
         let (messages, bytes) = self.counter.totals();
+        let (messages, bytes) = (self.track.messages + messages, self.track.bytes + bytes);
         self.tx.stats().publish(Counts { lines: self.lines, messages, bytes });
         if self.batch.is_empty() {
             return !self.tx.consumer_gone();
+        }
+        if let (Some(start), Some(end)) = (self.mark.take(), self.track.running.as_ref()) {
+            // Before the batch: the consumer may take it at once.
+            self.track.ledger.queued(start, end.clone());
         }
         let next = self.tx.empty_batch(self.max_batch.min(512));
         self.tx.send(std::mem::replace(&mut self.batch, next)).await
@@ -166,8 +211,23 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Says the failure must not be retried on a new connection.
+    pub fn no_retry(&mut self) {
+        self.track.no_retry = true;
+    }
+
     /// Server text (an error event, a close reason) with secrets removed.
     pub fn clean(&self, text: &str) -> String {
         self.secrets.clean(text)
+    }
+}
+
+/// Carries the totals over to the stream's next connection.
+impl Drop for Emitter<'_> {
+    fn drop(&mut self) {
+        let (messages, bytes) = self.counter.totals();
+        self.track.lines = self.lines;
+        self.track.messages += messages;
+        self.track.bytes += bytes;
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::timeout;
 
 use crate::error::{Error, Result};
 use crate::rest::{self, urls};
+use crate::stream::cursor::Track;
 use crate::stream::emitter::{Emitter, Halt};
 use crate::stream::limits::Unit;
 use crate::stream::lines::LineSplitter;
@@ -19,7 +20,8 @@ use crate::stream::spec::TailSpec;
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// Opens `jobs/{id}/logs/stream/` and reads it to the end.
-pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
+/// `opened` is called once the agent answered with a success.
+pub async fn tail(spec: &TailSpec, tx: &Producer, track: &mut Track, opened: &(dyn Fn() + Sync)) -> Result<()> {
     let url = urls::join(&spec.base_url, &format!("jobs/{}/logs/stream/", spec.job_id));
     let mut request = spec.transport.http()?.get(&url);
     for (name, value) in spec.headers.iter() {
@@ -37,6 +39,7 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
     };
     spec.transport.proxy_status(response.status().as_u16())?;
     let response = rest::check_status(response, &spec.secrets, spec.timeout).await?;
+    opened();
     tx.stats().set_protocol(crate::stream::spec::Protocol::Http);
     let event_stream = response
         .headers()
@@ -49,7 +52,7 @@ pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
         splitter: LineSplitter::new(spec.limits.max_message_size),
         event_stream,
     };
-    reader.read(spec, tx).await
+    reader.read(spec, tx, track).await
 }
 
 /// The body being read, with the part of a chunk left over when a batch filled up.
@@ -62,8 +65,8 @@ struct Reader {
 
 impl Reader {
     /// Reads to the end; `timeout` seconds without a byte fail the stream with 408.
-    async fn read(&mut self, spec: &TailSpec, tx: &Producer) -> Result<()> {
-        let mut em = Emitter::new(spec, tx, Unit::Lines);
+    async fn read(&mut self, spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()> {
+        let mut em = Emitter::new(spec, tx, Unit::Lines, track);
         loop {
             let step = timeout(spec.timeout, poll_fn(|cx| self.fill(&mut em, cx))).await;
             let halt = match step {

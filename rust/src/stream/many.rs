@@ -22,8 +22,10 @@ use tokio::sync::Semaphore;
 use crate::error::{Error, Result};
 use crate::rest::urls;
 use crate::runtime;
+use crate::stream::cursor::{Position, Running};
 use crate::stream::queue::{self, Batch, Budget, Take, Wake};
 use crate::stream::spec::TailSpec;
+use crate::stream::stats::Level;
 use crate::stream::tail::{self, Tail};
 
 /// The ready-list key of the follow-mode listing (stream keys count up from 0).
@@ -64,6 +66,10 @@ pub struct Item {
     pub key: u64,
     pub job: Arc<str>,
     pub event: Event,
+    /// Where a batch starts and ends in its job's text, when the streams keep a cursor.
+    pub marks: Option<(Running, Running)>,
+    /// The stream's log records (resume attempts) since its last item.
+    pub notes: Option<Vec<(Level, String)>>,
 }
 
 /// What [`Many::next`] found.
@@ -173,11 +179,19 @@ pub struct Many {
     listing: Mutex<Listing>,
     /// The follow-mode poll task, aborted on close.
     follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Checkpoints to start jobs from when they are added (`resume_from`), taken on use.
+    origins: Mutex<HashMap<String, Position>>,
+    /// Whether the streams keep a cursor (resume, or checkpoints to start from).
+    cursors: bool,
+    /// job -> the cursor at the start of the last batch of it taken, or after the lines of it
+    /// a view said it handed out ([`Self::note_cursor`]); bounded.
+    taken: Mutex<HashMap<Arc<str>, Position>>,
 }
 
 impl Many {
     /// An empty set whose streams are made from `template`.
     pub fn new(template: TailSpec, settings: Settings) -> Arc<Self> {
+        let cursors = template.resume.is_some() || template.track;
         Arc::new(Self {
             signal: Arc::new(Signal {
                 ready: Mutex::new(Ready {
@@ -195,7 +209,55 @@ impl Many {
             budget: Budget::new(settings.max_buffered_bytes),
             listing: Mutex::new(Listing::default()),
             follower: Mutex::new(None),
+            origins: Mutex::new(HashMap::new()),
+            cursors,
+            taken: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Jobs to start from these cursors when they are added (by [`Self::add`] or the follow poll).
+    pub fn start_from(&self, origins: HashMap<String, Position>) {
+        self.origins.lock().unwrap_or_else(PoisonError::into_inner).extend(origins);
+    }
+
+    /// Records the cursor after the lines of `job` handed out (the consumer's, when it hands
+    /// out part of a batch and stops).
+    pub fn note_cursor(&self, job: &Arc<str>, at: Position) {
+        let streams = self.streams();
+        self.note_cursor_in(&streams, job, at);
+    }
+
+    /// Cursors kept at most; beyond, those of jobs no longer streaming are forgotten.
+    const MAX_CURSORS: usize = 100_000;
+
+    fn note_cursor_in(&self, streams: &Streams, job: &Arc<str>, at: Position) {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        if taken.len() >= Self::MAX_CURSORS && !taken.contains_key(job) {
+            taken.retain(|j, _| streams.by_job.contains_key(j));
+        }
+        taken.insert(Arc::clone(job), at);
+    }
+
+    /// The cursor of `job` kept (see the `taken` field).
+    pub fn cursor(&self, job: &str) -> Option<Position> {
+        self.taken.lock().unwrap_or_else(PoisonError::into_inner).get(job).copied()
+    }
+
+    /// The jobs with a cursor kept.
+    pub fn cursor_jobs(&self) -> Vec<String> {
+        self.taken.lock().unwrap_or_else(PoisonError::into_inner).keys().map(|j| j.to_string()).collect()
+    }
+
+    /// Whether the streams keep a cursor (resume, or checkpoints to start from).
+    pub fn keeps_cursors(&self) -> bool {
+        self.cursors
+    }
+
+    /// Where a job being tailed started (its checkpoint's cursor, or the start).
+    pub fn origin(&self, job: &str) -> Option<Position> {
+        let streams = self.streams();
+        let key = streams.by_job.get(job)?;
+        streams.by_key.get(key).map(|e| e.tail.ledger.origin())
     }
 
     fn streams(&self) -> MutexGuard<'_, Streams> {
@@ -221,6 +283,7 @@ impl Many {
             return Ok(false); // closed
         };
         spec.job_id = job.to_owned();
+        spec.resume_from = self.origins.lock().unwrap_or_else(PoisonError::into_inner).remove(job);
         let queue = queue::channel_in(spec.limits.queue_size, Some(self.budget.clone()));
         let tail = tail::start_on(spec, queue, Some(Arc::clone(&self.gate)));
         let key = streams.next_key;
@@ -280,17 +343,25 @@ impl Many {
             match entry.tail.consumer.try_take(Batch::default()) {
                 Take::Batch(batch) => {
                     let job = Arc::clone(&entry.job);
+                    let marks = entry.tail.ledger.taken();
+                    let notes = entry.tail.consumer.stats().take_notes();
                     self.arm(key, &entry.tail);
-                    return Next::Item(Item { key, job, event: Event::Batch(batch) });
+                    // The batch's start: its lines count once the view says it handed them out
+                    // (`note_cursor`), so a checkpoint is never ahead of what the caller got.
+                    if let Some((start, _)) = &marks {
+                        self.note_cursor_in(&streams, &job, start.position());
+                    }
+                    return Next::Item(Item { key, job, event: Event::Batch(batch), marks, notes });
                 }
                 Take::Empty => self.arm(key, &entry.tail),
                 Take::End(outcome) => {
+                    let notes = entry.tail.consumer.stats().take_notes();
                     let entry = streams.by_key.remove(&key);
                     let job = entry.map_or_else(|| Arc::from(""), |e| e.job);
                     streams.by_job.remove(&job);
                     drop(streams);
                     self.signal.lock().live -= 1;
-                    return Next::Item(Item { key, job, event: Event::End(outcome) });
+                    return Next::Item(Item { key, job, event: Event::End(outcome), marks: None, notes });
                 }
             }
         }

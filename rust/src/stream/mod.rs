@@ -4,6 +4,7 @@
 //! a stream (`spec`, `tail`) or many (`many`), and lines as Arrow batches (`arrow`).
 
 pub mod arrow;
+pub mod cursor;
 pub mod emitter;
 pub mod events;
 pub mod frames;
@@ -12,6 +13,8 @@ pub mod limits;
 pub mod lines;
 pub mod many;
 pub mod queue;
+#[cfg(test)]
+mod resume_tests;
 pub mod spec;
 pub mod stats;
 pub mod tail;

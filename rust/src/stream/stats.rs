@@ -1,8 +1,8 @@
 //! What a running stream reports about itself: the protocol it ended up using and its
 //! counters, written by the reader once per batch and read by the consumer at any time.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::stream::spec::Protocol;
 
@@ -16,7 +16,23 @@ pub struct Stats {
     bytes: AtomicU64,
     /// Why `auto` fell back from WebSocket to HTTP, when it did.
     fallback: OnceLock<String>,
+    /// How many times the stream resumed on a new connection.
+    resumes: AtomicU64,
+    /// Log records of the reader (resume attempts) for the consumer to write; `pending` says
+    /// whether there are any, so that looking costs one load.
+    notes: Mutex<Vec<(Level, String)>>,
+    pending: AtomicBool,
 }
+
+/// The level of a reader's log record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+}
+
+/// Records kept for the consumer at most; older ones beyond it are dropped.
+const MAX_NOTES: usize = 64;
 
 /// A consistent-enough copy of the counters (each one exact, read one after the other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,6 +73,41 @@ impl Stats {
     /// Why `auto` fell back to HTTP, if it did.
     pub fn fallback(&self) -> Option<&str> {
         self.fallback.get().map(String::as_str)
+    }
+
+    /// Counts one resume: a new connection after a failure.
+    pub fn resumed(&self) {
+        self.resumes.fetch_add(1, Relaxed);
+    }
+
+    /// How many times the stream resumed.
+    pub fn resumes(&self) -> u64 {
+        self.resumes.load(Relaxed)
+    }
+
+    /// A replay was skipped and checked up to the cursor, `bytes` into the text.
+    pub fn verified(&self, bytes: u64) {
+        self.note(Level::Info, format!("the replay matched the {bytes} bytes handed out; resuming after them"));
+    }
+
+    /// Keeps a log record for the consumer to write (bounded: the oldest go first).
+    pub fn note(&self, level: Level, message: String) {
+        let mut notes = self.notes.lock().unwrap_or_else(PoisonError::into_inner);
+        if notes.len() >= MAX_NOTES {
+            notes.remove(0);
+        }
+        notes.push((level, message));
+        self.pending.store(true, Relaxed);
+    }
+
+    /// Takes the records kept, if any.
+    #[inline]
+    pub fn take_notes(&self) -> Option<Vec<(Level, String)>> {
+        if !self.pending.load(Relaxed) {
+            return None;
+        }
+        self.pending.store(false, Relaxed);
+        Some(std::mem::take(&mut *self.notes.lock().unwrap_or_else(PoisonError::into_inner)))
     }
 
     /// Publishes the reader's running totals (once per batch, not per line).

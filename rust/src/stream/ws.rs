@@ -18,6 +18,7 @@ use crate::error::{Error, Result, Secrets};
 use crate::net;
 use crate::rest::body;
 use crate::rest::urls;
+use crate::stream::cursor::Track;
 use crate::stream::emitter::{Emitter, Halt};
 use crate::stream::events;
 use crate::stream::frames::{FrameReader, Item, Violation};
@@ -47,9 +48,9 @@ impl OpenError {
 }
 
 /// Connects and reads the whole stream.
-pub async fn tail(spec: &TailSpec, tx: &Producer) -> Result<()> {
+pub async fn tail(spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()> {
     let socket = open(spec).await.map_err(OpenError::into_error)?;
-    read(socket, spec, tx).await
+    read(socket, spec, tx, track).await
 }
 
 /// Opens the WebSocket of `jobs/{id}/logs/` within the spec's timeout.
@@ -132,8 +133,8 @@ fn refused(response: &tokio_tungstenite::tungstenite::handshake::client::Respons
 ///
 /// Liveness: after `timeout` without any frame a ping is sent; if nothing at all arrives
 /// within another `timeout`, the stream fails with 408.
-pub async fn read(socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<()> {
-    let mut em = Emitter::new(spec, tx, Unit::Messages);
+pub async fn read(socket: Socket, spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()> {
+    let mut em = Emitter::new(spec, tx, Unit::Messages, track);
     let mut conn = Conn::new(socket, spec.limits.max_message_size);
     let mut pinged = false;
     loop {
@@ -161,7 +162,7 @@ pub async fn read(socket: Socket, spec: &TailSpec, tx: &Producer) -> Result<()> 
             Err(stop) => {
                 conn.finish(&stop, spec.timeout).await;
                 em.flush().await;
-                return stop_error(stop, &em).map_or(Ok(()), Err);
+                return stop_error(stop, &mut em).map_or(Ok(()), Err);
             }
         };
         conn.answer_ping(spec.timeout).await;
@@ -182,8 +183,17 @@ fn on_data(item: Item<'_>, em: &mut Emitter<'_>) -> std::result::Result<bool, Ha
     Ok(!em.full())
 }
 
+/// Close codes after which a stream resumes on a new connection: going away, internal error,
+/// service restart, try again later (1006, a connection lost without a close, is `Eof`/`Io`).
+const TRANSIENT_CLOSES: [u16; 4] = [1001, 1011, 1012, 1013];
+
 /// The error a stream raises when reading stopped (`None`: the server closed normally).
-fn stop_error(stop: Stop, em: &Emitter<'_>) -> Option<Error> {
+fn stop_error(stop: Stop, em: &mut Emitter<'_>) -> Option<Error> {
+    if let Stop::Close(Some((code, _))) = &stop {
+        if *code != 1000 && !TRANSIENT_CLOSES.contains(code) {
+            em.no_retry();
+        }
+    }
     match stop {
         Stop::Halt(Halt::Complete) | Stop::Close(None | Some((1000, _))) => None,
         Stop::Halt(Halt::Fail(e)) => Some(e),

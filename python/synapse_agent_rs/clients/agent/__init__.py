@@ -1,5 +1,6 @@
 """Clients of the Synapse agent: REST calls and job log streaming on the Rust core."""
 
+from synapse_agent_rs._core import ResumePolicy
 from synapse_agent_rs.clients.agent._async import AsyncAgentClient
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin, RayClientMixin
 from synapse_agent_rs.clients.agent._operations import ContainerClientMixin, ResourceClientMixin, SystemClientMixin
@@ -19,5 +20,6 @@ __all__ = [
     'PluginClientMixin',
     'RayClientMixin',
     'ResourceClientMixin',
+    'ResumePolicy',
     'SystemClientMixin',
 ]

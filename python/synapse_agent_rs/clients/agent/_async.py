@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream
+from synapse_agent_rs._core import AsyncLineStream, AsyncManyStream, ResumePolicy
 from synapse_agent_rs._logging import LOGGER, logged_await, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import AsyncSender, Request, TailRequest
@@ -86,7 +86,10 @@ class AsyncAgentClient(
 
     def _open(self, tail: TailRequest) -> AsyncLineStream:
         log = stream_logger(tail.job_id, tail.protocol)
-        return self._core.tail_async(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple(), log)
+        limits = self._stream_limits.as_tuple()
+        return self._core.tail_async(
+            tail.job_id, tail.timeout, tail.protocol, limits, log, resume=tail.resume, resume_from=tail.resume_from
+        )
 
     def _tail_many(
         self,
@@ -96,9 +99,22 @@ class AsyncAgentClient(
         bounds: Bounds,
         follow: tuple[float, list[str], int] | None,
         keep_open: bool,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> AsyncManyStream:
         limits, connecting, buffered = self._many_args(bounds)
-        return self._core.tail_many_async(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
+        return self._core.tail_many_async(
+            job_ids,
+            timeout,
+            protocol,
+            limits,
+            connecting,
+            buffered,
+            follow,
+            keep_open,
+            resume=resume,
+            resume_from=None if resume_from is None else dict(resume_from),
+        )
 
     async def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
         """Polls a container build until it completes; returns its ``result``.

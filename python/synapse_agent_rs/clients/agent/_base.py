@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 from synapse_agent_rs import _core
+from synapse_agent_rs._core import ResumePolicy
 from synapse_agent_rs._logging import origin
 from synapse_agent_rs.clients.agent._endpoint import Plan, Request, TailRequest, endpoint, stream
 from synapse_agent_rs.clients.agent._many import ProtocolName
@@ -347,7 +348,15 @@ class RayClientMixin(BaseAgentClient):
         return Request('POST', f'jobs/{validate_resource_id(job_id, "job_id")}/stop/')
 
     @stream
-    def tail_job_logs(self, job_id: str, timeout: float = 30.0, *, protocol: ProtocolName = 'auto') -> TailRequest:
+    def tail_job_logs(
+        self,
+        job_id: str,
+        timeout: float = 30.0,
+        *,
+        protocol: ProtocolName = 'auto',
+        resume: bool | ResumePolicy = False,
+        resume_from: str | None = None,
+    ) -> TailRequest:
         """Streams a job's log lines as they are written.
 
         Args:
@@ -357,6 +366,12 @@ class RayClientMixin(BaseAgentClient):
                 within another ``timeout``; HTTP: 408 after ``timeout`` seconds without a byte).
             protocol: ``'auto'`` (WebSocket, falling back to HTTP only when the WebSocket
                 cannot be established), ``'websocket'`` or ``'http'``.
+            resume: ``False`` (the default, as in the SDK: a dropped connection ends the stream
+                with its error), ``True`` (resume with the default ``ResumePolicy()``) or a
+                ``ResumePolicy``. A resumed stream hands out every line exactly once: the new
+                connection's replay is skipped up to the last line handed out and checked.
+            resume_from: a ``stream.checkpoint()`` of this job (from any process): start right
+                after the line it was taken at, once the replay up to it checked out.
 
         Returns:
             ``AgentClient``: a ``LineStream``, an iterator of lines (``str``, ``for line in ...``).
@@ -366,31 +381,50 @@ class RayClientMixin(BaseAgentClient):
             at once (as do ``break`` and garbage collection). The stream stops with a 429 at the
             client's ``stream_limits`` (the SDK's defaults: 10,000 WebSocket messages, 50,000
             HTTP lines, 50 MiB); ``tail_many`` counts nothing by default. Awaiting the async
-            stream raises ``TypeError`` saying to use ``async for``.
+            stream raises ``TypeError`` saying to use ``async for``. ``.checkpoint()`` and
+            ``.resumes`` tell where it is and how often it resumed.
 
         Raises:
-            ValidationError: (400) a bad ``job_id``, ``timeout`` or ``protocol``, before any I/O.
+            ValidationError: (400) a bad ``job_id``, ``timeout``, ``protocol``, ``resume``, or a
+                ``resume_from`` that is malformed or of another job, before any I/O.
             NotFoundError: (404) no such job.
             ClientTimeoutError: (408) connecting or the liveness deadline timed out.
+            LogReplayMismatchError: (409) resuming, the agent's replay of the log differed from
+                the lines already handed out, or was shorter (truncated, rotated, rewritten).
             StreamLimitExceededError: (429) a ``StreamLimits`` limit was passed.
             ServerError: (500) the job sent an error event, or (5xx) the agent failed.
             ClientConnectionError: (503) the agent is unreachable, an ``https://`` base URL
                 reached a plain-HTTP agent (the message says so), the agent redirected to
                 another origin, or the connection dropped before the stream completed (after
-                every line received before it).
+                every line received before it); with ``resume``, once the policy gave up (its
+                message says after how many attempts).
             WebSocketError: (503) the agent broke the WebSocket protocol.
         """
-        return TailRequest(job_id, timeout, protocol)
+        return TailRequest(job_id, timeout, protocol, resume, resume_from)
 
     @stream
-    def websocket_tail_job_logs(self, job_id: str, timeout: float = 30.0) -> TailRequest:
+    def websocket_tail_job_logs(
+        self,
+        job_id: str,
+        timeout: float = 30.0,
+        *,
+        resume: bool | ResumePolicy = False,
+        resume_from: str | None = None,
+    ) -> TailRequest:
         """``tail_job_logs`` over WebSocket only."""
-        return TailRequest(job_id, timeout, 'websocket')
+        return TailRequest(job_id, timeout, 'websocket', resume, resume_from)
 
     @stream
-    def stream_tail_job_logs(self, job_id: str, timeout: float = 30.0) -> TailRequest:
+    def stream_tail_job_logs(
+        self,
+        job_id: str,
+        timeout: float = 30.0,
+        *,
+        resume: bool | ResumePolicy = False,
+        resume_from: str | None = None,
+    ) -> TailRequest:
         """``tail_job_logs`` over chunked HTTP only."""
-        return TailRequest(job_id, timeout, 'http')
+        return TailRequest(job_id, timeout, 'http', resume, resume_from)
 
     @endpoint
     def get_gpu_status(self) -> Request[JSONObject]:

@@ -68,12 +68,16 @@ Plan = Generator[Request[Any], Any, T]
 class TailRequest:
     """One log stream to open."""
 
-    __slots__ = ('job_id', 'protocol', 'timeout')
+    __slots__ = ('job_id', 'protocol', 'resume', 'resume_from', 'timeout')
 
-    def __init__(self, job_id: str, timeout: float, protocol: str) -> None:
+    def __init__(
+        self, job_id: str, timeout: float, protocol: str, resume: Any = False, resume_from: str | None = None
+    ) -> None:
         self.job_id = job_id
         self.timeout = timeout
         self.protocol = protocol
+        self.resume = resume
+        self.resume_from = resume_from
 
 
 class SyncSender:

@@ -7,10 +7,10 @@ core (``rust/src/stream/many.rs``); this module only checks and documents the ar
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar
 
-from synapse_agent_rs._core import AgentCore
+from synapse_agent_rs._core import AgentCore, ResumePolicy
 from synapse_agent_rs.clients.agent._endpoint import _dressed
 from synapse_agent_rs.clients.exceptions import ValidationError
 from synapse_agent_rs.utils.network import StreamLimits
@@ -90,6 +90,8 @@ class BulkTailMixin(Generic[M]):
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         keep_open: bool = False,
         stream_limits: StreamLimits | None = None,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> M:
         """Tails many jobs' logs at once, as one iterator of ``(job_id, line)``.
 
@@ -122,6 +124,11 @@ class BulkTailMixin(Generic[M]):
           the client's ``stream_limits`` with ``max_messages``, ``max_lines`` and ``max_bytes``
           lifted: only the memory bounds (``queue_size``, ``max_message_size``) and
           ``max_buffered_bytes`` apply.
+        - Resuming (on by default here): a job whose connection drops resumes on a new one,
+          handing out every line exactly once (see ``tail_job_logs``'s ``resume``).
+          ``.checkpoint(job_id)`` is the cursor after that job's last line handed out (a batch
+          counts whole), ``.checkpoints()`` all of them at once; pass them back as
+          ``resume_from={job_id: checkpoint}`` or ``.add(job_id, resume_from=checkpoint)``.
 
         Args:
             job_ids: the jobs to tail (each checked like ``tail_job_logs``'s ``job_id``).
@@ -133,16 +140,19 @@ class BulkTailMixin(Generic[M]):
             max_buffered_bytes: the bound on line text buffered by all streams together.
             keep_open: keep iterating when no job is left, for callers that ``add`` jobs as they go.
             stream_limits: every stream's limits, exactly; default: the client's, counting nothing.
+            resume: ``True`` (the default ``ResumePolicy()``), ``False`` or a ``ResumePolicy``.
+            resume_from: ``{job_id: checkpoint}``: start those jobs right after their checkpoints.
 
         Returns:
             The stream: ``ManyStream`` for ``AgentClient``, ``AsyncManyStream`` for ``AsyncAgentClient``.
 
         Raises:
-            ValidationError: (400) a bad job id, ``timeout``, ``protocol`` or bound, before any I/O.
+            ValidationError: (400) a bad job id, ``timeout``, ``protocol``, bound, ``resume`` or
+                checkpoint (malformed or of another job), before any I/O.
         """
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         bounds = (max_connecting, max_buffered_bytes, stream_limits)
-        return self._tail_many(ids, protocol, timeout, bounds, None, keep_open)
+        return self._tail_many(ids, protocol, timeout, bounds, None, keep_open, resume, resume_from)
 
     def follow_jobs(
         self,
@@ -155,6 +165,8 @@ class BulkTailMixin(Generic[M]):
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_followed: int = DEFAULT_MAX_FOLLOWED,
         stream_limits: StreamLimits | None = None,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> M:
         """Tails every job the agent lists as running, picking up new ones as they appear.
 
@@ -179,6 +191,9 @@ class BulkTailMixin(Generic[M]):
           not once per failed poll. The lines and batches views skip them. After a failed poll
           the next one waits ``interval``, then twice as long after each further failure, up to
           30 seconds (or ``interval`` if longer); polling never stops on its own.
+        - Jobs resume as in ``tail_many``; ``resume_from`` starts the jobs it names (when they
+          are picked up) right after their checkpoints, so a restarted follower hands out no
+          line twice.
 
         Args:
             interval: seconds between two listings while they work.
@@ -189,12 +204,14 @@ class BulkTailMixin(Generic[M]):
             max_buffered_bytes: the bound on line text buffered by all streams together.
             max_followed: streams running at once (default 2000).
             stream_limits: as for ``tail_many``: ``None`` counts nothing.
+            resume: as for ``tail_many`` (on by default).
+            resume_from: ``{job_id: checkpoint}``, applied when each job is picked up.
 
         Returns:
             The stream, as ``tail_many`` returns it, started empty.
 
         Raises:
-            ValidationError: (400) a bad ``interval``, ``timeout``, ``protocol`` or bound.
+            ValidationError: (400) a bad ``interval``, ``timeout``, ``protocol``, bound or checkpoint.
         """
         if isinstance(statuses, str):
             statuses = (statuses,)
@@ -203,7 +220,7 @@ class BulkTailMixin(Generic[M]):
             raise ValidationError(400, f'interval must be a positive number of seconds, not {interval!r}')
         follow = (float(interval), wanted, _positive_int(max_followed, 'max_followed'))
         bounds = (max_connecting, max_buffered_bytes, stream_limits)
-        return self._tail_many([], protocol, timeout, bounds, follow, True)
+        return self._tail_many([], protocol, timeout, bounds, follow, True, resume, resume_from)
 
     def _tail_many(
         self,
@@ -213,6 +230,8 @@ class BulkTailMixin(Generic[M]):
         bounds: Bounds,
         follow: tuple[float, list[str], int] | None,
         keep_open: bool,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> M:
         raise NotImplementedError
 

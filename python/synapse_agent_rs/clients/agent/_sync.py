@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from synapse_agent_rs._core import LineStream, ManyStream
+from synapse_agent_rs._core import LineStream, ManyStream, ResumePolicy
 from synapse_agent_rs._logging import LOGGER, logged_call, stream_logger
 from synapse_agent_rs.clients.agent._base import AgentEndpointsMixin
 from synapse_agent_rs.clients.agent._endpoint import Request, SyncSender, TailRequest
@@ -76,7 +76,10 @@ class AgentClient(
 
     def _open(self, tail: TailRequest) -> LineStream:
         log = stream_logger(tail.job_id, tail.protocol)
-        return self._core.tail(tail.job_id, tail.timeout, tail.protocol, self._stream_limits.as_tuple(), log)
+        limits = self._stream_limits.as_tuple()
+        return self._core.tail(
+            tail.job_id, tail.timeout, tail.protocol, limits, log, resume=tail.resume, resume_from=tail.resume_from
+        )
 
     def _tail_many(
         self,
@@ -86,9 +89,22 @@ class AgentClient(
         bounds: Bounds,
         follow: tuple[float, list[str], int] | None,
         keep_open: bool,
+        resume: bool | ResumePolicy = True,
+        resume_from: Mapping[str, str] | None = None,
     ) -> ManyStream:
         limits, connecting, buffered = self._many_args(bounds)
-        return self._core.tail_many(job_ids, timeout, protocol, limits, connecting, buffered, follow, keep_open)
+        return self._core.tail_many(
+            job_ids,
+            timeout,
+            protocol,
+            limits,
+            connecting,
+            buffered,
+            follow,
+            keep_open,
+            resume=resume,
+            resume_from=None if resume_from is None else dict(resume_from),
+        )
 
     def wait_for_build(self, build_id: str, *, timeout: float = 300, poll_interval: float = 2) -> Any:
         """Polls a container build until it completes; returns its ``result``.
