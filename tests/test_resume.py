@@ -485,3 +485,17 @@ def test_a_first_connection_that_fails_is_not_resumed(fake_agent: FakeAgent, dri
     with AgentClient('http://127.0.0.1:9', TOKEN) as client, pytest.raises(ClientConnectionError) as caught:
         list(client.tail_job_logs(JOB, resume=True))
     assert 'gave up' not in str(caught.value)
+
+
+def test_a_stream_from_a_checkpoint_retries_its_first_connection(fake_agent: FakeAgent) -> None:
+    """It continues a stream that was established: an agent still restarting is waited for."""
+    fake_agent.add_job(JOB, LOG)
+    client = AgentClient(fake_agent.url, TOKEN)
+    stream = client.tail_job_logs(JOB, resume=True)
+    first = [next(stream) for _ in range(7)]
+    checkpoint = stream.checkpoint()
+    stream.close()
+    fake_agent.add_job(JOB, LOG, connections=[{'refuse': 503}, {'refuse': 502}])
+    rest = client.tail_job_logs(JOB, resume=FAST, resume_from=checkpoint)
+    assert text(first) + text(list(rest)) == TEXT
+    assert rest.resumes == 1

@@ -87,8 +87,8 @@ async fn resume(spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()>
             Ok(()) => return Ok(()),
             Err(error) => error,
         };
-        // Resuming continues a stream: a first connection that fails (a wrong URL, a stopped
-        // agent) raises at once, as without resume.
+        // Resuming continues a stream: a fresh stream's first connection that fails (a wrong
+        // URL, a stopped agent) raises at once, as without resume; one from a checkpoint retries.
         let Some(policy) = spec.resume.filter(|_| track.established) else { return Err(error) };
         if track.queued_bytes() > progress {
             // New lines came since the last failure: a new outage starts.
