@@ -358,11 +358,13 @@ def test_a_job_is_completed_only_once_the_sink_acknowledged_it(cluster: None) ->
         eventually('the stream never ended', lambda: agent.stream_stats()['closed'] >= 1)
         time.sleep(0.5)  # time for a wrong "completed" to reach the driver
         assert fan.progress().completed == [], 'completed before the sink acknowledged its batches'
+        assert fan.progress().checkpoints == {}, 'a checkpoint reported before the sink acknowledged it'
         ray.kill(fan.handles[0])
         eventually('the job was not handed to a new actor', lambda: fan.progress().reassignments == 1)
         ray.get(sink.open.remote())
         result = fan.wait(timeout=LONG)
     assert result.completed == ['job-slow'] and not result.running
+    assert result.checkpoints['job-slow'].seq == 30
     assert ray.get(sink.lines.remote()) == {'job-slow': [f'line {i}' for i in range(30)]}
 
 
