@@ -921,8 +921,9 @@ class FanOut:
         resume: The actors' streams resume dropped connections (``True``, the default
             ``ResumePolicy()``; or a ``ResumePolicy``), handing every line to the sink once, and
             a job whose actor died resumes after the last line its sink acknowledged. ``False``:
-            a drop fails the job (503) and a job dealt again is tailed from line 0, its
-            numbers starting at 0 again (the sink drops the repeats by number).
+            a drop fails the job (503), batches carry no checkpoint, and a job dealt again is
+            tailed from line 0 (or its ``resume_from`` checkpoint), its numbers starting there
+            again (the sink drops the repeats by number).
 
     Raises:
         ValueError: `actors` or `jobs_per_actor` is below 1.
