@@ -16,13 +16,14 @@ import pytest
 import ray
 import ray.cloudpickle
 
-from synapse_agent_rs.clients.agent import AgentClient
-from synapse_agent_rs.clients.exceptions import ClientError, ServerError, ValidationError
+from synapse_agent_rs.clients.agent import AgentClient, ResumePolicy
+from synapse_agent_rs.clients.exceptions import ClientError, LogReplayMismatchError, ServerError, ValidationError
 from synapse_agent_rs.ray import (
     CapacityWarning,
     CollectingSink,
     FanOut,
     FanOutResult,
+    JobCheckpoint,
     LogBatch,
     TokenFromFile,
     default_stream_limits,
@@ -135,7 +136,15 @@ def test_a_killed_actor_is_replaced_and_its_jobs_go_to_the_queue(cluster: None) 
         # after it started would now be resumed for its policy's while).
         agent.add_job('job-broken', ['x'], connections=[{'refuse': 503}] * 20)
         sink = collector()
-        fan = FanOut(agent.url, TOKEN, sink=sink, actors=2, jobs_per_actor=20, actor_options={'num_cpus': 1})
+        fan = FanOut(
+            agent.url,
+            TOKEN,
+            sink=sink,
+            actors=2,
+            jobs_per_actor=20,
+            actor_options={'num_cpus': 1},
+            resume=ResumePolicy(attempts=1, backoff=0.01),  # job-broken drops every connection: fail it fast
+        )
         fan.start([*ids, 'job-broken'])
         eventually('no actor got jobs', lambda: any(a.jobs for a in fan.progress().actors))
         [victim] = [a for a in fan.progress().actors if a.jobs][:1]
@@ -264,24 +273,31 @@ def test_a_raising_sink_fails_that_job_with_its_exception(cluster: None) -> None
         assert sorted(stored) == [j for j in ids if j != job(5)] and all(len(v) == 200 for v in stored.values())
 
 
-def test_a_job_tailed_again_in_follow_mode_restarts_its_numbers(cluster: None) -> None:
-    """Regression (item 11): a job back in the listing was stored twice (a,b,c,a,b,c)."""
+def test_a_job_back_in_follow_mode_resumes_after_its_acknowledged_lines(cluster: None) -> None:
+    """Regression (issue 17 item 11, issue 18): a job back in the listing was stored twice
+    (a,b,c,a,b,c), then tailed again from line 0; now it goes on after its last acknowledged line."""
     with FakeAgent(TOKEN) as agent:
         agent.add_job('job-r', ['a', 'b', 'c'])
         agent.set_response('GET', 'jobs/', 200, listing('job-r'))
-        sink = collector()
+        batches: list[LogBatch] = []
+        sink = ray.remote(Recorder).options(num_cpus=0).remote()
         fan = FanOut(agent.url, TOKEN, sink=sink, actors=1).start(follow=True, interval=0.1)
         eventually('never completed', lambda: fan.progress().completed == ['job-r'])
+        first = fan.progress().checkpoints['job-r']
+        assert first.seq == 3 and first.checkpoint.startswith('c1.')
         agent.set_response('GET', 'jobs/', 200, [])
         polls = len(agent.requests())
         eventually('no poll saw the job leave', lambda: len(agent.requests()) >= polls + 3)
+        agent.add_job('job-r', ['a', 'b', 'c', 'd'])  # it wrote one more line meanwhile
         agent.set_response('GET', 'jobs/', 200, listing('job-r'))
-        eventually('never tailed again', lambda: sum(ray.get(sink.stats.remote()).values()) >= 1 + 6)
+        eventually('never tailed again', lambda: fan.progress().checkpoints['job-r'].seq == 4)
         fan.stop()
         result = fan.wait(timeout=LONG)
-    assert ray.get(sink.lines.remote()) == {'job-r': ['a', 'b', 'c']}
-    assert ray.get(sink.stats.remote())['repeats'] == 3
-    assert result.completed == ['job-r'] and result.lines == 6
+        batches = ray.get(sink.batches.remote())
+    assert [(b.seq, b.lines) for b in batches][-1] == (3, ['d'])
+    assert [line for b in batches for line in b.lines] == ['a', 'b', 'c', 'd']
+    assert batches[-1].checkpoint == result.checkpoints['job-r'].checkpoint
+    assert result.completed == ['job-r'] and result.lines == 4
 
 
 def test_polls_back_off_on_failures_and_survive_a_hostile_listing(cluster: None) -> None:
@@ -344,12 +360,145 @@ def test_a_job_is_completed_only_once_the_sink_acknowledged_it(cluster: None) ->
         eventually('the stream never ended', lambda: agent.stream_stats()['closed'] >= 1)
         time.sleep(0.5)  # time for a wrong "completed" to reach the driver
         assert fan.progress().completed == [], 'completed before the sink acknowledged its batches'
+        assert fan.progress().checkpoints == {}, 'a checkpoint reported before the sink acknowledged it'
         ray.kill(fan.handles[0])
         eventually('the job was not handed to a new actor', lambda: fan.progress().reassignments == 1)
         ray.get(sink.open.remote())
         result = fan.wait(timeout=LONG)
     assert result.completed == ['job-slow'] and not result.running
+    assert result.checkpoints['job-slow'].seq == 30
     assert ray.get(sink.lines.remote()) == {'job-slow': [f'line {i}' for i in range(30)]}
+
+
+class Recorder:
+    """A sink actor keeping every batch as it came."""
+
+    def __init__(self) -> None:
+        self.seen: list[LogBatch] = []
+
+    def write(self, batch: LogBatch) -> None:
+        self.seen.append(batch)
+
+    def batches(self) -> list[LogBatch]:
+        return self.seen
+
+
+class ParkingStore:
+    """Stores lines once (`CollectingSink`, which refuses a gap and counts repeats) and parks the
+    first batch that comes once every job of `watched` has `hold` lines stored."""
+
+    def __init__(self, watched: list[str], hold: int) -> None:
+        self.collect = CollectingSink()
+        self.watched = watched
+        self.hold = hold
+        self.parked = False
+
+    def admit(self, job_id: str) -> bool:
+        stored = self.collect.lines()
+        if not self.parked and all(len(stored.get(j, ())) >= self.hold for j in self.watched):
+            self.parked = True
+            return False
+        return True
+
+    def write(self, batch: LogBatch) -> int:
+        return self.collect.write(batch)
+
+    def is_parked(self) -> bool:
+        return self.parked
+
+    def lines(self) -> dict[str, list[str]]:
+        return self.collect.lines()
+
+    def stats(self) -> dict[str, int]:
+        return self.collect.stats()
+
+
+def parking_sink(store: Any) -> Callable[[LogBatch], None]:
+    """A callable sink (it runs in the tailing actor): acknowledged once the store wrote the
+    batch; the batch the store parks never returns, so the actor hangs until it is killed."""
+
+    def sink(batch: LogBatch) -> None:
+        if not ray.get(store.admit.remote(batch.job_id)):
+            threading.Event().wait()
+        ray.get(store.write.remote(batch))
+
+    return sink
+
+
+def test_a_killed_actors_jobs_resume_after_the_acknowledged_lines(cluster: None) -> None:
+    """Issue 18: the new actor starts each unfinished job right after the last line its sink
+    acknowledged, numbering on, so the sink gets every line exactly once; a job whose log
+    changed meanwhile fails with LogReplayMismatchError."""
+    ids = [job(i) for i in range(6)]
+    logs = {j: [f'{j} line {i} ✓' for i in range(60)] for j in ids}
+    with FakeAgent(TOKEN) as agent:
+        for j in ids:
+            agent.add_job(j, logs[j], pace=30)  # 2 s per job: the kill lands mid-job
+        store = ray.remote(ParkingStore).options(num_cpus=0).remote(ids[:2], 10)
+        fan = FanOut(agent.url, TOKEN, sink=parking_sink(store), actors=1).start(ids)
+        eventually('the store never parked a batch', lambda: ray.get(store.is_parked.remote()))
+        stored = {j: len(lines) for j, lines in ray.get(store.lines.remote()).items()}
+        acked = lambda: {j: at.seq for j, at in fan.progress().checkpoints.items()}  # noqa: E731
+        eventually('the driver never heard the acknowledgements', lambda: acked() == stored)
+        assert 10 <= stored[ids[0]] < 60 and fan.progress().completed == []
+        agent.add_job(ids[1], ['rewritten', *logs[ids[1]][1:]], pace=30)  # its replay no longer matches
+        ray.kill(fan.handles[0])
+        result = fan.wait(timeout=2 * LONG)
+    got = ray.get(store.lines.remote())
+    assert ray.get(store.stats.remote())['repeats'] == 0
+    for j in [ids[0], *ids[2:]]:
+        assert got[j] == logs[j], j
+    assert got[ids[1]] == logs[ids[1]][: stored[ids[1]]]
+    assert list(result.failures) == [ids[1]]
+    mismatch = result.failures[ids[1]]
+    assert isinstance(mismatch, LogReplayMismatchError) and mismatch.status_code == 409
+    assert sorted(result.completed) == [ids[0], *ids[2:]] and not result.unfinished
+    assert result.replacements == 1 and result.reassignments == len(ids)
+    assert result.lines == sum(map(len, got.values())), 'a line was handed to the sink twice'
+    assert all(result.checkpoints[j].seq == 60 for j in result.completed)
+
+
+def test_dropped_connections_resume_and_the_sink_gets_each_line_once(cluster: None) -> None:
+    ids = [job(i) for i in range(8)]
+    log = [f'step {i} ✓ ünï' for i in range(80)]
+    drops = [{'drop_after_bytes': 301}, {'refuse': 503}, {'group': 3, 'drop_after_messages': 9}]
+    with FakeAgent(TOKEN) as agent:
+        for j in ids:
+            agent.add_job(j, log, connections=[*drops, {'drop_after_messages': 40}])
+        agent.add_job('job-rotated', log, connections=[{'drop_after_messages': 30}, {'truncate': 10}])
+        store = collector()
+        fan = FanOut(agent.url, TOKEN, sink=store, actors=2, resume=ResumePolicy(backoff=0.01, max_backoff=0.1))
+        result = fan.run([*ids, 'job-rotated'])
+    got = ray.get(store.lines.remote())
+    assert ray.get(store.stats.remote())['repeats'] == 0
+    assert {j: got[j] for j in ids} == {j: log for j in ids}
+    assert sorted(result.completed) == ids
+    assert list(result.failures) == ['job-rotated']
+    assert isinstance(result.failures['job-rotated'], LogReplayMismatchError)
+    rotated = got.get('job-rotated', [])
+    assert rotated == log[: len(rotated)] and len(rotated) <= 30
+    assert result.lines == 8 * 80 + len(rotated)
+    assert {j: result.checkpoints[j].seq for j in ids} == dict.fromkeys(ids, 80)
+
+
+def test_a_run_resumes_from_checkpoints_given_to_start(cluster: None) -> None:
+    """A restarted driver goes on from what its sink stored: ``resume_from`` of ``JobCheckpoint``s."""
+    log = [f'line {i}' for i in range(20)]
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(job(1), log)
+        agent.add_job(job(2), log)
+        stream = AgentClient(agent.url, TOKEN).tail_job_logs(job(1), resume=True)
+        assert [next(stream) for _ in range(7)] == log[:7]
+        checkpoint = stream.checkpoint()
+        stream.close()
+        sink = ray.remote(Recorder).options(num_cpus=0).remote()
+        origins = {job(1): JobCheckpoint(checkpoint, 7), job(2): ('c1.0.not-a-checkpoint', 0)}
+        result = FanOut(agent.url, TOKEN, sink=sink, actors=1).run([job(1), job(2)], resume_from=origins)
+        batches: list[LogBatch] = ray.get(sink.batches.remote())
+    assert [line for b in batches for line in b.lines] == log[7:]
+    assert batches[0].seq == 7 and batches[-1].end == 20
+    assert result.completed == [job(1)] and result.checkpoints[job(1)].seq == 20
+    assert isinstance(result.failures[job(2)], ValidationError)
 
 
 def test_the_token_can_stay_out_of_ray(cluster: None, tmp_path: Path) -> None:
@@ -365,8 +514,9 @@ def test_the_token_can_stay_out_of_ray(cluster: None, tmp_path: Path) -> None:
 
 
 def test_log_batch_records() -> None:
-    batch = LogBatch('j', 5, ['a', 'b'])
+    batch = LogBatch('j', 5, ['a', 'b'], 'c1.4.x.j')
     assert list(batch.records()) == [('j', 5, 'a'), ('j', 6, 'b')]
+    assert batch.end == 7 and batch.checkpoint == 'c1.4.x.j' and LogBatch('j', 0, []).checkpoint is None
     sink = CollectingSink()
     assert sink.write(LogBatch('j', 0, ['a', 'b'])) == 0
     assert sink.write(LogBatch('j', 0, ['a', 'b', 'c'])) == 2
@@ -390,3 +540,5 @@ def test_bad_arguments_are_refused_before_any_actor_starts() -> None:
         FanOut('https://agent.example.com', TOKEN, sink='not a sink')
     with pytest.raises(ValueError, match='actors'):
         FanOut('https://agent.example.com', TOKEN, sink=print, actors=0)
+    with pytest.raises(TypeError, match='resume'):
+        FanOut('https://agent.example.com', TOKEN, sink=print, resume='yes')  # type: ignore[arg-type]

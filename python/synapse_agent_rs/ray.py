@@ -24,11 +24,17 @@ See ``docs/ray.md`` for the whole contract; in short:
 - **Every job ends once**: in ``completed`` (its stream completed *and* the sink acknowledged
   its last batch) or in ``failures`` (its stream failed, or the sink raised on one of its
   batches: the sink's exception), or, only when the fan-out was stopped first, ``unfinished``.
-- **Lines may repeat.** A job whose actor died before it was completed is tailed again from
-  the start by another actor, and the agent replays its log. Every line carries its job id
-  and its number within the job's log (``LogBatch.seq`` is the first line's), which restarts
-  at 0 with every new stream of the job, so a sink drops repeats by keeping, per job, the
-  highest number it stored (see `CollectingSink`).
+- **Every line once, numbered.** Every line carries its job id and its number within the
+  job's log (``LogBatch.seq`` is the first line's), and every batch the job's checkpoint after
+  its last line (``LogBatch.checkpoint``). The actors resume dropped connections (``resume=``,
+  on by default), and report to the driver the checkpoint and line count the sink
+  acknowledged; when an actor dies, the new actor starts each of its unfinished jobs right
+  after the last acknowledged line, numbering on from there. The only lines a sink can be
+  handed twice are those of batches it acknowledged (or was still processing) in the last
+  moments before the actor died, before the report reached the driver: they come again with
+  the same numbers, so a sink that keeps, per job, how many lines it stored drops them (see
+  `CollectingSink`). A job whose log no longer matches its checkpoint fails with
+  ``LogReplayMismatchError`` (409).
 - **No count limits**: the actors' streams count nothing by default; memory is bounded by the
   queue, the message size and the shared byte budget (``max_buffered_bytes``).
 - **Nothing leaks**: any exit from `FanOut.run`, an exception out of `FanOut.wait`
@@ -51,7 +57,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 try:
     import ray
@@ -59,7 +65,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a venv without Ray
     raise ImportError("synapse_agent_rs.ray needs Ray: pip install 'synapse-agent-rs[ray]' (or pip install ray)") from e
 
-from synapse_agent_rs.clients.agent import AgentClient
+from synapse_agent_rs.clients.agent import AgentClient, ResumePolicy
 from synapse_agent_rs.clients.agent._many import ProtocolName
 from synapse_agent_rs.clients.exceptions import ClientError
 from synapse_agent_rs.utils.network import StreamLimits
@@ -71,6 +77,7 @@ __all__ = [
     'CollectingSink',
     'FanOut',
     'FanOutResult',
+    'JobCheckpoint',
     'LogBatch',
     'TokenFromEnv',
     'TokenFromFile',
@@ -96,6 +103,17 @@ class LogBatch:
     job_id: str
     seq: int
     lines: list[str]
+    checkpoint: str | None = None
+    """The job's checkpoint right after the last line of this batch (``None`` with ``resume=False``).
+
+    Store it with the lines to resume the job yourself after them, for instance
+    ``FanOut.start(resume_from={job_id: JobCheckpoint(batch.checkpoint, batch.end)})``.
+    """
+
+    @property
+    def end(self) -> int:
+        """The number of the line after this batch: ``seq + len(lines)``."""
+        return self.seq + len(self.lines)
 
     def records(self) -> Iterator[tuple[str, int, str]]:
         """``(job_id, seq, line)`` for every line."""
@@ -139,6 +157,15 @@ def _read(token: Token | None) -> str | None:
     return token.read() if isinstance(token, (TokenFromEnv, TokenFromFile)) else token
 
 
+class JobCheckpoint(NamedTuple):
+    """Where a job stands at its sink: the cursor after the last line acknowledged, and their count."""
+
+    checkpoint: str
+    """The job's checkpoint after the last line the sink acknowledged (``tail_many``'s ``resume_from``)."""
+    seq: int
+    """Lines the sink acknowledged: the number of the job's next line."""
+
+
 class CapacityWarning(UserWarning):
     """Warned by `FanOut.start` when the cluster has fewer free CPUs than the actors ask for."""
 
@@ -174,7 +201,7 @@ class FanOutResult:
     unfinished: list[str]
     """Jobs handed to the fan-out (or listed, in follow mode) that had not ended when it stopped."""
     lines: int
-    """Lines handed to sinks, repeats of re-tailed jobs included."""
+    """Lines handed to sinks (a batch handed again after its actor died counts again)."""
     actors: list[ActorProgress]
     reassignments: int
     """Jobs handed to a new actor after theirs died."""
@@ -192,6 +219,9 @@ class FanOutResult:
     """Follow mode: failed polls so far."""
     notes: list[str] = field(default_factory=list)
     """What the fan-out wants you to know (more actors than free CPUs, an internal error, ...)."""
+    checkpoints: dict[str, JobCheckpoint] = field(default_factory=dict)
+    """Per job that delivered lines: the checkpoint and count the sink acknowledged, as the
+    driver last heard them (with ``resume=False``: none). A job dealt again starts there."""
 
     @property
     def waiting(self) -> int:
@@ -222,6 +252,15 @@ class _Settings:
     stream_limits: StreamLimits | None = None
     sink_method: str = 'write'
     max_in_flight: int = 16
+    resume: bool | tuple[int, float, float, float, float] = True  # a ResumePolicy's fields (it does not pickle)
+
+    def policy(self) -> bool | ResumePolicy:
+        if isinstance(self.resume, bool):
+            return self.resume
+        attempts, deadline, backoff, max_backoff, jitter = self.resume
+        return ResumePolicy(
+            attempts=attempts, deadline=deadline, backoff=backoff, max_backoff=max_backoff, jitter=jitter
+        )
 
     def client(self) -> AgentClient:
         agent_token = _read(self.agent_token)
@@ -247,11 +286,27 @@ def _portable(error: BaseException) -> BaseException:
         return RuntimeError(f'{type(error).__name__}: {error}')
 
 
+_Ack = tuple[str, str | None, int]
+"""``(job, checkpoint, end)``: the sink acknowledged the lines of `job` before line `end`."""
+
+
+@dataclass
+class _Call:
+    """A batch handed to a sink actor, not yet acknowledged."""
+
+    ref: Any
+    checkpoint: str | None
+    end: int
+    done: bool = False
+
+
 class _Sink:
     """Delivers batches to a callable, or to an actor with a bounded number of calls in flight.
 
-    A job's batches are acknowledged when the callable returned, or when the actor's calls for
-    them returned; `settle` waits for that, and answers the sink's exception if any.
+    A batch is acknowledged when the callable returned, or when the actor's call for it (and
+    for every earlier batch of its job) returned: each acknowledgement is answered as an
+    `_Ack`. `settle` waits until a job's batches were all acknowledged, and answers the sink's
+    exception if any. Thread-safe: the consuming thread sends, the report thread polls.
     """
 
     def __init__(self, sink: Any, settings: _Settings) -> None:
@@ -264,53 +319,79 @@ class _Sink:
         else:
             raise TypeError('the sink must be a callable or a Ray actor handle')
         self._max = max(1, settings.max_in_flight)
+        self._lock = threading.Lock()
         self._job_of: dict[Any, str] = {}
-        self._by_job: dict[str, list[Any]] = {}
+        self._by_job: dict[str, deque[_Call]] = {}
+        self._errors: dict[str, BaseException] = {}  # a job's first failed call, until settled or forgotten
 
-    def send(self, batch: LogBatch) -> list[tuple[str, BaseException]]:
-        """Hands `batch` over; answers the ``(job, exception)`` of calls seen failing meanwhile."""
+    def send(self, batch: LogBatch) -> tuple[list[_Ack], list[tuple[str, BaseException]]]:
+        """Hands `batch` over; answers the acknowledgements and the ``(job, exception)`` seen meanwhile."""
         if self._call is not None:
             self._call(batch)
-            return []
+            return [(batch.job_id, batch.checkpoint, batch.end)], []
         ref = self._method.remote(batch)
-        self._job_of[ref] = batch.job_id
-        self._by_job.setdefault(batch.job_id, []).append(ref)
-        if len(self._job_of) < self._max:
-            return []
-        refs = list(self._job_of)
-        done, _ = ray.wait(refs, num_returns=max(1, len(refs) // 2))
+        with self._lock:
+            self._job_of[ref] = batch.job_id
+            self._by_job.setdefault(batch.job_id, deque()).append(_Call(ref, batch.checkpoint, batch.end))
+            full = len(self._job_of) >= self._max
+        return self.poll(wait=full)
+
+    def poll(self, wait: bool = False) -> tuple[list[_Ack], list[tuple[str, BaseException]]]:
+        """Reaps the calls that returned (with `wait`, until half of those in flight did)."""
+        with self._lock:
+            refs = list(self._job_of)
+        if not refs:
+            return [], []
+        if wait:
+            done, _ = ray.wait(refs, num_returns=max(1, len(refs) // 2))
+        else:
+            done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         return self._reap(done)
 
-    def _reap(self, done: list[Any]) -> list[tuple[str, BaseException]]:
+    def _reap(self, done: list[Any]) -> tuple[list[_Ack], list[tuple[str, BaseException]]]:
+        acks: list[_Ack] = []
         failed: list[tuple[str, BaseException]] = []
-        for ref in done:
-            job = self._job_of.pop(ref, None)
-            if job is None:
-                continue
-            refs = self._by_job.get(job, [])
-            if ref in refs:
-                refs.remove(ref)
-            try:
-                ray.get(ref)
-            except Exception as e:
-                failed.append((job, _cause(e)))
-        return failed
+        with self._lock:
+            touched: set[str] = set()
+            for ref in done:
+                job = self._job_of.pop(ref, None)
+                if job is None:
+                    continue
+                for call in self._by_job.get(job, ()):
+                    if call.ref == ref:
+                        call.done = True
+                try:
+                    ray.get(ref)
+                except Exception as e:
+                    if job not in self._errors:
+                        self._errors[job] = _cause(e)
+                        failed.append((job, self._errors[job]))
+                touched.add(job)
+            for job in touched:
+                calls = self._by_job.get(job)
+                last: _Call | None = None
+                while calls and calls[0].done:
+                    last = calls.popleft()
+                if last is not None and job not in self._errors:
+                    acks.append((job, last.checkpoint, last.end))
+        return acks, failed
 
-    def settle(self, job: str) -> BaseException | None:
+    def settle(self, job: str) -> tuple[list[_Ack], BaseException | None]:
         """Waits until every batch of `job` was acknowledged; the sink's exception, if one raised."""
-        refs = self._by_job.pop(job, [])
-        error: BaseException | None = None
-        for ref in refs:
-            self._job_of.pop(ref, None)
-            try:
-                ray.get(ref)
-            except Exception as e:
-                error = error or _cause(e)
-        return error
+        with self._lock:
+            refs = [call.ref for call in self._by_job.get(job, ())]
+        if refs:
+            ray.wait(refs, num_returns=len(refs))
+        acks, _ = self._reap(refs)
+        with self._lock:
+            self._by_job.pop(job, None)
+            return acks, self._errors.pop(job, None)
 
     def forget(self, job: str) -> None:
-        for ref in self._by_job.pop(job, []):
-            self._job_of.pop(ref, None)
+        with self._lock:
+            for call in self._by_job.pop(job, ()):
+                self._job_of.pop(call.ref, None)
+            self._errors.pop(job, None)
 
 
 class _Tailer:
@@ -319,6 +400,7 @@ class _Tailer:
     def __init__(self, settings: _Settings, sink: Any) -> None:
         self._sink = _Sink(sink, settings)
         client = settings.client()
+        self._resume = settings.policy()
         self._stream = client.tail_many(
             [],
             protocol=settings.protocol,
@@ -327,10 +409,12 @@ class _Tailer:
             max_buffered_bytes=settings.max_buffered_bytes,
             stream_limits=client.stream_limits,
             keep_open=True,
+            resume=self._resume,
         )
         self._cond = threading.Condition()
         self._ends: list[tuple[str, BaseException | None]] = []
         self._seq: dict[str, int] = {}  # the jobs tailed now: the number of each one's next line
+        self._acks: dict[str, tuple[str | None, int]] = {}  # acknowledged since the last report
         self._lines = 0
         self._stopped = False
         self._finished = False
@@ -338,15 +422,16 @@ class _Tailer:
         self._node = ray.get_runtime_context().get_node_id()
         threading.Thread(target=self._consume, name='synapse-fanout-consume', daemon=True).start()
 
-    def add(self, jobs: list[str]) -> None:
-        """Starts tailing `jobs`; each one's line numbers start at 0 with this stream."""
+    def add(self, jobs: list[tuple[str, str | None, int]]) -> None:
+        """Starts tailing each ``(job, checkpoint, seq)``: right after `checkpoint` (or from the
+        start), its lines numbered from `seq`."""
         with self._cond:
-            for job in jobs:
+            for job, checkpoint, seq in jobs:
                 if self._stopped:
                     return
-                self._seq[job] = 0
+                self._seq[job] = seq
                 try:
-                    added = self._stream.add(job)
+                    added = self._stream.add(job, resume_from=checkpoint)
                 except ClientError as e:
                     self._end(job, e)
                     continue
@@ -369,6 +454,23 @@ class _Tailer:
             self._sink.forget(job)
             self._end(job, error)
 
+    def _acknowledged(self, acks: list[_Ack], failed: list[tuple[str, BaseException]]) -> None:
+        with self._cond:
+            for job, checkpoint, end in acks:
+                if job in self._seq:
+                    self._acks[job] = (checkpoint, end)
+        for job, error in failed:
+            self._fail(job, error)
+
+    def _checkpoint(self, job: str) -> str | None:
+        """The job's cursor after the batch just taken (nothing without resume)."""
+        if self._resume is False:
+            return None
+        try:
+            return self._stream.checkpoint(job)
+        except ClientError:
+            return None
+
     def _consume(self) -> None:
         try:
             for job, item in self._stream.events():
@@ -380,17 +482,18 @@ class _Tailer:
                             continue
                         first = self._seq[job]
                         self._seq[job] = first + len(item)
+                    batch = LogBatch(job, first, item, self._checkpoint(job))
                     try:
-                        failed = self._sink.send(LogBatch(job, first, item))
+                        acks, failed = self._sink.send(batch)
                     except Exception as e:
-                        failed = [(job, e)]
+                        acks, failed = [], [(job, e)]
                     with self._cond:
                         self._lines += len(item)
-                    for other, error in failed:
-                        self._fail(other, error)
+                    self._acknowledged(acks, failed)
                     continue
                 if item is None:
-                    sink_error = self._sink.settle(job)  # complete only once the sink acknowledged
+                    acks, sink_error = self._sink.settle(job)  # complete only once the sink acknowledged
+                    self._acknowledged(acks, [])
                     if sink_error is not None:
                         self._fail(job, sink_error)
                         continue
@@ -410,8 +513,13 @@ class _Tailer:
         with self._cond:
             if not self._ends and not self._finished:
                 self._cond.wait(wait)
+        self._acknowledged(*self._sink.poll())  # a sink actor's calls that returned meanwhile
+        with self._cond:
+            # acknowledgements before ends: a job's last checkpoint reaches the driver with its end
+            acks, self._acks = self._acks, {}
             ends, self._ends = self._ends, []
             return {
+                'acks': [(job, checkpoint, end) for job, (checkpoint, end) in acks.items()],
                 'ends': [(job, None if error is None else _portable(error)) for job, error in ends],
                 'lines': self._lines,
                 'finished': self._finished,
@@ -462,6 +570,7 @@ class _Supervisor:
         self.completed: dict[str, None] = {}
         self.failures: dict[str, BaseException] = {}
         self.attempts: dict[str, int] = {}
+        self.acked: dict[str, JobCheckpoint] = {}  # per job: where its sink stands, as last reported
         self.reassignments = 0
         self.replacements = 0
         self.max_replacements = self.actors * max(1, self.max_reassignments)
@@ -478,8 +587,11 @@ class _Supervisor:
         self.error: BaseException | None = None
 
     # driver thread ------------------------------------------------------------------------
-    def start(self, job_ids: list[str], follow: tuple[float, list[str]] | None) -> None:
+    def start(
+        self, job_ids: list[str], follow: tuple[float, list[str]] | None, resume_from: dict[str, JobCheckpoint]
+    ) -> None:
         self.follow = follow is not None
+        self.acked.update(resume_from)
         for job in job_ids:
             self.known[job] = None
             self.pending.append(job)
@@ -586,14 +698,15 @@ class _Supervisor:
             return
         with self.lock:
             ready = [s for s in self.slots if s.alive and s.started and not s.finished]
-            given: dict[int, list[str]] = {}
+            given: dict[int, list[tuple[str, str | None, int]]] = {}
             while self.pending and ready:
                 slot = min(ready, key=lambda s: len(s.jobs))
                 if len(slot.jobs) >= self.jobs_per_actor:
                     break
                 job = self.pending.popleft()
                 slot.jobs.add(job)
-                given.setdefault(slot.index, []).append(job)
+                at = self.acked.get(job)  # after the last line its sink acknowledged, numbering on
+                given.setdefault(slot.index, []).append((job, None, 0) if at is None else (job, *at))
         for slot in ready:
             if slot.index in given:
                 slot.handle.add.remote(given[slot.index])
@@ -611,6 +724,9 @@ class _Supervisor:
                     self.ready_at = time.monotonic()
             slot.node = news['node']
             slot.lines = news['lines']
+            for job, checkpoint, end in news['acks']:
+                if job in slot.jobs and checkpoint is not None:
+                    self.acked[job] = JobCheckpoint(checkpoint, end)
             for job, error in news['ends']:
                 if job not in slot.jobs:
                     continue
@@ -749,6 +865,7 @@ class _Supervisor:
                 poll_error=self.poll_error,
                 poll_failures=self.poll_failures,
                 notes=list(self.notes),
+                checkpoints=dict(self.acked),
             )
 
 
@@ -801,6 +918,12 @@ class FanOut:
         on_progress: Called in `wait`'s thread with a `FanOutResult` snapshot; an
             exception it raises ends the fan-out (actors killed) and comes out of `wait`.
         stop_grace: Seconds stopped actors get to report before they are killed.
+        resume: The actors' streams resume dropped connections (``True``, the default
+            ``ResumePolicy()``; or a ``ResumePolicy``), handing every line to the sink once, and
+            a job whose actor died resumes after the last line its sink acknowledged. ``False``:
+            a drop fails the job (503), batches carry no checkpoint, and a job dealt again is
+            tailed from line 0 (or its ``resume_from`` checkpoint), its numbers starting there
+            again (the sink drops the repeats by number).
 
     Raises:
         ValueError: `actors` or `jobs_per_actor` is below 1.
@@ -830,6 +953,7 @@ class FanOut:
         progress_interval: float = 0.5,
         on_progress: Callable[[FanOutResult], None] | None = None,
         stop_grace: float = 10.0,
+        resume: bool | ResumePolicy = True,
     ) -> None:
         if actors < 1:
             raise ValueError('actors must be at least 1')
@@ -840,6 +964,18 @@ class FanOut:
         # A bad URL or token is refused here, before any actor starts (no I/O; a token read
         # from the environment or a file is checked where it is read).
         AgentClient(base_url, agent_token if isinstance(agent_token, str) else 'unread').close()
+        if isinstance(resume, ResumePolicy):
+            policy: bool | tuple[int, float, float, float, float] = (
+                resume.attempts,
+                resume.deadline,
+                resume.backoff,
+                resume.max_backoff,
+                resume.jitter,
+            )
+        elif isinstance(resume, bool):
+            policy = resume
+        else:
+            raise TypeError('resume must be True, False or a ResumePolicy')
         self._settings = _Settings(
             base_url,
             agent_token,
@@ -852,6 +988,7 @@ class FanOut:
             stream_limits,
             sink_method,
             max_in_flight,
+            policy,
         )
         self._sink = sink
         self._actors = actors
@@ -885,6 +1022,7 @@ class FanOut:
         follow: bool = False,
         interval: float = 2.0,
         statuses: Iterable[str] = ('RUNNING',),
+        resume_from: Mapping[str, JobCheckpoint | tuple[str, int]] | None = None,
     ) -> FanOut:
         """Starts the actors and the driver's supervision; returns at once.
 
@@ -894,9 +1032,15 @@ class FanOut:
                 driver polls ``list_jobs`` every `interval` seconds (doubling the wait after
                 each failed poll, up to a minute; every failure is in ``poll_error`` and
                 logged once per change) and queues the jobs that appear, until `stop`.
-                A job that leaves the listing and comes back is tailed again from line 0.
+                A job that leaves the listing and comes back resumes after the last line
+                its sink acknowledged (from line 0 with ``resume=False``).
             interval: Seconds between two polls.
             statuses: The statuses followed.
+            resume_from: ``{job_id: JobCheckpoint(checkpoint, seq)}``: start those jobs right
+                after `checkpoint`, numbering their lines from `seq` (what an earlier run's
+                ``result.checkpoints`` or your sink's stored ``LogBatch.checkpoint`` and
+                ``LogBatch.end`` say). A malformed checkpoint, or one of another job, fails
+                that job with a ``ValidationError`` (400).
 
         Raises:
             RuntimeError: Already started.
@@ -909,7 +1053,8 @@ class FanOut:
         self._finalizer.atexit = False  # at exit, Ray ends the driver's actors itself
         ids = [] if follow else list(dict.fromkeys(str(job) for job in job_ids))
         wanted = [statuses] if isinstance(statuses, str) else [str(s) for s in statuses]
-        sup.start(ids, (float(interval), wanted) if follow else None)
+        origins = {str(job): JobCheckpoint(str(at[0]), int(at[1])) for job, at in (resume_from or {}).items()}
+        sup.start(ids, (float(interval), wanted) if follow else None, origins)
         return self
 
     def stop(self) -> None:
@@ -982,13 +1127,14 @@ class FanOut:
         follow: bool = False,
         interval: float = 2.0,
         duration: float | None = None,
+        resume_from: Mapping[str, JobCheckpoint | tuple[str, int]] | None = None,
     ) -> FanOutResult:
         """``start`` then ``wait``; every way out kills the actors.
 
         Ctrl-C stops the actors and returns what was done; any other exception (from
         `on_progress`, say) propagates after the actors were killed.
         """
-        self.start(job_ids, follow=follow, interval=interval)
+        self.start(job_ids, follow=follow, interval=interval, resume_from=resume_from)
         try:
             try:
                 return self.wait(duration=duration)
