@@ -371,6 +371,14 @@ def _stream_command(args: argparse.Namespace) -> int:
     return _tail.run(stream, printer, follow=True, keeper=keeper)
 
 
+def _valid_job_id(job: str) -> bool:
+    try:
+        validate_resource_id(job, 'job id')
+    except ValidationError:
+        return False
+    return True
+
+
 def _keeper(client: AgentClient, path: str | None, interval: float) -> _checkpoint.Keeper | None:
     """``--checkpoint-file``: its checkpoints, each checked (without I/O), and the file
     written once, so that a path that cannot be written is a usage error."""
@@ -381,10 +389,16 @@ def _keeper(client: AgentClient, path: str | None, interval: float) -> _checkpoi
         entries = _checkpoint.load(path)
     except _checkpoint.CheckpointFileError as e:
         raise UsageError(f'{where}: {e}; delete it to print every job from its start') from None
-    for job, entry in entries.items():
+    checked = {job: entry.checkpoint for job, entry in entries.items()}
+    try:
+        client.tail_many([], resume_from=checked).close()  # checks them all; no job, no I/O
+        suspects = {job: checkpoint for job, checkpoint in checked.items() if not _valid_job_id(job)}
+    except ValidationError:
+        suspects = checked  # which entry: one by one
+    for job, checkpoint in suspects.items():
         try:
             validate_resource_id(job, 'job id')
-            client.tail_many([], resume_from={job: entry.checkpoint}).close()  # checks it; no job, no I/O
+            client.tail_many([], resume_from={job: checkpoint}).close()
         except ValidationError as e:
             shown = visible(repr(job[:80]))
             detail = (

@@ -209,9 +209,9 @@ class Keeper:
             write(self.path, snapshot)
             self.saved = snapshot
 
-    def close(self, *, flushed: bool) -> None:
-        """Stops saving periodically and saves a last time if stdout was flushed (else the
-        last saved checkpoints stand: what was in stdout's buffer may not have reached it)."""
+    def stop(self) -> None:
+        """Stops saving periodically (before the last flush of stdout: no tick may flush it
+        from inside that flush) and gives SIGINT and SIGTERM back their handlers."""
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
@@ -220,6 +220,11 @@ class Keeper:
             # A tick sent before the ticker stopped may still come: never let it kill us.
             signal.signal(signum, (lambda s, f: None) if signum == _TICK else previous)
         self._previous.clear()
+
+    def close(self, *, flushed: bool) -> None:
+        """Saves a last time if stdout was flushed (else the last saved checkpoints stand:
+        what was in stdout's buffer may not have reached it)."""
+        self.stop()
         if flushed and self.failure is None:
             try:
                 self.out = None  # flushed already

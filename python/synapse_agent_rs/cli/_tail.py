@@ -202,6 +202,8 @@ def run(stream: ManyStream, printer: Printer, *, follow: bool, keeper: Keeper | 
         sys.stderr.close()
         return EXIT_OK
     finally:
+        if keeper is not None:
+            keeper.stop()
         try:
             printer.out.flush()
             flushed = True
