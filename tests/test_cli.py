@@ -696,17 +696,3 @@ def test_bad_checkpoint_files_are_one_line_usage_errors(tmp_path: Path) -> None:
         assert unwritable.returncode == 2 and 'cannot write it (No such file or directory)' in unwritable.stderr
         path.write_text('')  # an empty file: no checkpoints yet
         assert run('tail', JOB, '--checkpoint-file', str(path), url=agent.url).stdout == 'a\nb\n'
-
-
-def test_an_agent_that_is_down_is_retried_with_a_line_per_attempt_until_ctrl_c() -> None:
-    proc = spawn('tail', JOB, url='http://127.0.0.1:9')
-    try:
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
-        proc.send_signal(signal.SIGINT)
-        out, err = finish(proc)
-    finally:
-        proc.kill()
-    assert first.startswith(f'synapse-agent-rs: log stream of job {JOB}: connecting to the agent failed')
-    assert 'attempt 1 of 10' in first and proc.returncode == 130 and out == ''
-    assert 'Traceback' not in err

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import re
+import signal
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import TextIO
+from typing import Any, TextIO
 
 from synapse_agent_rs._core import ManyStream
 from synapse_agent_rs.cli._checkpoint import CheckpointFileError, Keeper, Terminated
@@ -139,10 +142,32 @@ class _ResumeReport(logging.Handler):
 
 def report_resumes() -> None:
     """Shows resume attempts (job, attempt, reason) on stderr, one line each, unless logging
-    is configured already (then the package logger's records go where it says)."""
+    is configured already (then the package logger's records go where it says).
+
+    The core writes these records from inside the stream's ``next()`` and reports an exception
+    raised while it does as unraisable, so a Ctrl-C (or SIGTERM) landing in the logging code
+    would be lost: the package logger's methods are wrapped to deliver it again a moment later,
+    once the main thread is back waiting in the stream.
+    """
     logger = logging.getLogger('synapse_agent_rs')
     if not logger.hasHandlers():
         logger.addHandler(_ResumeReport(logging.WARNING))
+    for name in ('info', 'warning'):
+        method = getattr(logger, name)
+        if not getattr(method, '_redelivers', False):
+            setattr(logger, name, _redelivering(method))
+
+
+def _redelivering(method: Callable[..., None]) -> Callable[..., None]:
+    def call(*args: object, **kwargs: Any) -> None:
+        try:
+            method(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+            threading.Timer(0.05, _thread.interrupt_main, kwargs={'signum': signum}).start()
+
+    call._redelivers = True  # type: ignore[attr-defined]
+    return call
 
 
 def listing_change(error: ClientError | None) -> tuple[str, bool]:
