@@ -696,3 +696,24 @@ def test_bad_checkpoint_files_are_one_line_usage_errors(tmp_path: Path) -> None:
         assert unwritable.returncode == 2 and 'cannot write it (No such file or directory)' in unwritable.stderr
         path.write_text('')  # an empty file: no checkpoints yet
         assert run('tail', JOB, '--checkpoint-file', str(path), url=agent.url).stdout == 'a\nb\n'
+
+
+def test_a_checkpoint_file_that_cannot_be_written_any_more_stops_with_one_line(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / 'state'
+    folder.mkdir()
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(JOB, [f'line {i}' for i in range(100_000)], pace=200)
+        proc = spawn(
+            'tail', JOB, '--checkpoint-file', str(folder / 'f.json'), '--checkpoint-interval', '0.05', url=agent.url
+        )
+        try:
+            read_until(proc, 'line 5')
+            shutil.rmtree(folder)  # the next save cannot create its temporary file
+            _, err = finish(proc)
+        finally:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert f'--checkpoint-file {folder / "f.json"}: cannot write it (No such file or directory)' in err
+    assert 'Traceback' not in err and 'Exception ignored' not in err

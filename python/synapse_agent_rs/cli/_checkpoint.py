@@ -178,8 +178,16 @@ class Keeper:
     def _on_tick(self, signum: int, frame: FrameType | None) -> None:
         if self._critical:
             self._due = True
-        elif self._ticker is not None and not self._stop.is_set():
-            self.save()
+        elif self._ticker is not None and not self._stop.is_set() and self.failure is None:
+            # This may run inside code the core calls (its log records), which reports an
+            # exception as unraisable: only a KeyboardInterrupt gets through (see _tail).
+            try:
+                self.save()
+            except OSError:
+                pass  # stdout cannot be flushed: the next write to it fails and says so
+            except CheckpointFileError as e:
+                self.failure = str(e)
+                raise KeyboardInterrupt from None  # stops the run, which reports the failure
 
     @contextmanager
     def section(self) -> Iterator[None]:
