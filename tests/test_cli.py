@@ -717,3 +717,24 @@ def test_a_checkpoint_file_that_cannot_be_written_any_more_stops_with_one_line(t
     assert proc.returncode == 1, err
     assert f'--checkpoint-file {folder / "f.json"}: cannot write it (No such file or directory)' in err
     assert 'Traceback' not in err and 'Exception ignored' not in err
+
+
+def test_a_ctrl_c_that_lands_in_a_resume_record_is_delivered_again() -> None:
+    """The core reports exceptions raised in its log records as unraisable: the CLI delivers
+    a Ctrl-C caught there again, once the main thread is back waiting."""
+    script = (
+        'import logging, time\n'
+        'from synapse_agent_rs.cli import _tail\n'
+        '_tail.report_resumes()\n'
+        'class Interrupted(logging.Handler):\n'
+        '    def emit(self, record): raise KeyboardInterrupt\n'
+        "logging.getLogger('synapse_agent_rs').addHandler(Interrupted())\n"
+        "logging.getLogger('synapse_agent_rs').warning('log stream of job j: attempt 1')\n"
+        'try:\n'
+        '    time.sleep(20)\n'
+        'except KeyboardInterrupt:\n'
+        "    print('delivered again')\n"
+    )
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60, check=False)
+    assert (out.returncode, out.stdout) == (0, 'delivered again\n'), out.stderr
+    assert out.stderr == 'synapse-agent-rs: log stream of job j: attempt 1\n'

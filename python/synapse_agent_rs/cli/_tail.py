@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import logging
 import re
@@ -164,7 +163,8 @@ def _redelivering(method: Callable[..., None]) -> Callable[..., None]:
             method(*args, **kwargs)
         except KeyboardInterrupt as e:
             signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
-            threading.Timer(0.05, _thread.interrupt_main, kwargs={'signum': signum}).start()
+            main = threading.main_thread().ident or 0
+            threading.Timer(0.05, signal.pthread_kill, args=(main, signum)).start()
 
     call._redelivers = True  # type: ignore[attr-defined]
     return call
