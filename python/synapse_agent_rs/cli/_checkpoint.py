@@ -127,6 +127,8 @@ class Keeper:
         self.path = path
         self.entries = dict(entries)
         self.saved = dict(entries)
+        self._version = 0  # of `entries`: the ticker compares numbers, never the dicts being changed
+        self._saved_version = 0
         self.interval = interval
         self.out: TextIO | None = None
         self.failure: str | None = None
@@ -144,6 +146,7 @@ class Keeper:
 
     def note(self, job: str, checkpoint: str, lines: int) -> None:
         self.entries[job] = Entry(checkpoint, lines)
+        self._version += 1
 
     def start(self, out: TextIO) -> None:
         """Starts saving periodically (and holding signals in sections): main thread only."""
@@ -162,7 +165,7 @@ class Keeper:
 
         def tick() -> None:
             while not self._stop.wait(self.interval):
-                if self.entries != self.saved:
+                if self._version != self._saved_version:
                     signal.pthread_kill(main, _TICK)
 
         self._ticker = threading.Thread(target=tick, name='checkpoint-ticker', daemon=True)
@@ -212,10 +215,11 @@ class Keeper:
         """
         if self.out is not None:
             self.out.flush()
-        snapshot = dict(self.entries)
+        version, snapshot = self._version, dict(self.entries)
         if snapshot != self.saved:
             write(self.path, snapshot)
             self.saved = snapshot
+        self._saved_version = version
 
     def stop(self) -> None:
         """Stops saving periodically (before the last flush of stdout: no tick may flush it
