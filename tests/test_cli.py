@@ -243,7 +243,7 @@ BAD_INPUT = [
     (['tail', 'job-a', '--token-file', '/nonexistent/token'], 'agent', None, 2),
     (['tail', 'job-a', '--token-file', 'NOT_UTF8'], 'agent', None, 2),
     (['tail', 'job-a'], 'agent', 'wrong-token', 1),
-    (['tail', 'job-a'], 'http://127.0.0.1:9', TOKEN, 1),
+    (['tail', 'job-a', '--no-resume'], 'http://127.0.0.1:9', TOKEN, 1),  # resuming retries a refused connection
     (['tail', 'no-such-job'], 'agent', TOKEN, 1),
     (['follow', '--interval', '0'], 'agent', TOKEN, 2),
     (['follow', '--interval', 'x'], 'agent', TOKEN, 2),
@@ -665,3 +665,239 @@ def test_follow_parquet_a_second_ctrl_c_stops_at_once_and_the_file_is_readable(
     assert proc.returncode == 130 and 'Traceback' not in err
     rows = parquet_rows(path)
     assert by_job(rows)['job-bad'] == [(0, 'x0')]
+
+
+# --- issue 18: tail/follow resume by default; --checkpoint-file survives the command's own restarts ---
+
+JOB = 'raysubmit_abc123'
+
+
+def test_tail_resumes_by_default_and_reports_each_attempt_on_one_line() -> None:
+    log = [f'step {i} ✓' for i in range(200)]
+    with FakeAgent(TOKEN) as agent:
+        # Dropped inside a line (and a UTF-8 character), then refused once, then regrouped.
+        agent.add_job(JOB, log, connections=[{'drop_after_bytes': 301}, {'refuse': 503}, {'group': 3}])
+        out = run('tail', JOB, '--protocol', 'websocket', url=agent.url)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == log, 'every line exactly once'
+        attempts = out.stderr.splitlines()
+        assert len(attempts) == 2, out.stderr
+        for number, line in enumerate(attempts, 1):
+            assert line.startswith(f'synapse-agent-rs: log stream of job {JOB}: ')
+            assert f'attempt {number} of ' in line and ('(503)' in line)
+        assert 'dropped' in attempts[0] and TOKEN not in out.stderr
+
+        agent.add_job(JOB, log, connections=[{'drop_after_bytes': 301}])
+        off = run('tail', JOB, '--no-resume', url=agent.url)
+        assert off.returncode == 1 and off.stdout.splitlines() == log[: len(off.stdout.splitlines())]
+        assert len(off.stdout.splitlines()) < len(log) and 'attempt' not in off.stderr
+        assert len(off.stderr.splitlines()) == 1 and '(503 ClientConnectionError)' in off.stderr
+
+
+def test_a_replay_that_differs_is_one_line_naming_the_job_and_exit_1() -> None:
+    log = [f'line {i}' for i in range(100)]
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(JOB, log, connections=[{'drop_after_messages': 50}, {'truncate': 10}])
+        out = run('tail', JOB, url=agent.url)
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == log[:50], 'nothing printed twice, nothing skipped'
+    last = out.stderr.splitlines()[-1]
+    assert last.startswith(f'synapse-agent-rs: job {JOB}: ') and '(409 LogReplayMismatchError)' in last
+    assert len(out.stderr.splitlines()) == 2, 'the attempt, then the mismatch'
+    assert 'Traceback' not in out.stderr
+
+
+def handed_out(path: Path) -> int:
+    """Bytes of the job's text the checkpoint file records as printed (`c1.<hex bytes>.<hash>.<job>`)."""
+    try:
+        entry = json.loads(path.read_text())['jobs'].get(JOB)
+    except (FileNotFoundError, ValueError):
+        return -1
+    return int(entry['checkpoint'].split('.')[1], 16) if entry else 0
+
+
+def spawn(*args: str, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(COMMAND), *args], env=env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """The rest of stdout (what `readline` buffered included: `communicate` would lose it), stderr."""
+    assert proc.stdout is not None and proc.stderr is not None
+    with proc:  # closes the pipes
+        out, err = proc.stdout.read(), proc.stderr.read()
+    return out, err
+
+
+def test_checkpoint_file_survives_sigkill_without_a_repeat(tmp_path: Path) -> None:
+    """Killed (SIGKILL) three times mid-log, each time once the file holds what it printed."""
+    log = [f'step {i} ✓' if i % 7 else '' for i in range(3000)]  # empty lines are never lines
+    text = [line for line in log if line]
+    path = tmp_path / 'state' / 'tail.json'
+    path.parent.mkdir()
+    printed: list[str] = []
+    with FakeAgent(TOKEN) as agent:
+        for round_ in range(3):
+            grown = 600 * (round_ + 1)  # a running job: its log so far, then silence
+            agent.add_job(JOB, log[:grown], pace=5000, fault='silence')
+            want = [line for line in log[:grown] if line]
+            proc = spawn('tail', JOB, '--checkpoint-file', str(path), '--checkpoint-interval', '0.1', url=agent.url)
+            try:
+                assert proc.stdout is not None
+                while len(printed) < len(want):
+                    printed.append(proc.stdout.readline().rstrip('\n'))
+                size = len(''.join(f'{line}\n' for line in want).encode())
+                deadline = time.monotonic() + 30
+                while handed_out(path) != size:
+                    assert time.monotonic() < deadline, 'the file never caught up with stdout'
+                    time.sleep(0.02)
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                rest, _ = finish(proc)
+            printed += rest.splitlines()
+            assert printed == want, f'round {round_}: the restart printed exactly the lines not printed before'
+        agent.add_job(JOB, log)  # the job completes now
+        done = run('tail', JOB, '--checkpoint-file', str(path), url=agent.url)
+    assert done.returncode == 0, done.stderr
+    assert printed + done.stdout.splitlines() == text
+    assert [p.name for p in path.parent.iterdir()] == ['tail.json'], 'no temporary file left'
+    assert json.loads(path.read_text())['jobs'][JOB]['lines'] == len(text)
+
+
+def test_checkpoint_file_without_a_quiet_moment_never_skips_a_line(tmp_path: Path) -> None:
+    """SIGKILL while lines flow: the lines since the last save may come again, none is lost."""
+    log = [f'line {i}' for i in range(4000)]
+    path = tmp_path / 'tail.json'
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(JOB, log, pace=2000)
+        proc = spawn('tail', JOB, '--checkpoint-file', str(path), '--checkpoint-interval', '0.05', url=agent.url)
+        try:
+            first = read_until(proc, 'line 700')
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            rest, _ = finish(proc)
+        first += rest.splitlines()
+        again = run('tail', JOB, '--checkpoint-file', str(path), url=agent.url).stdout.splitlines()
+    assert first == log[: len(first)] and again == log[len(log) - len(again) :]
+    assert len(first) + len(again) >= len(log), 'no line skipped'
+    assert len(again) < len(log), 'the restart resumed from the file'
+
+
+@pytest.mark.parametrize(('signum', 'status'), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_checkpoint_file_survives_ctrl_c_and_sigterm_exactly(tmp_path: Path, signum: int, status: int) -> None:
+    """Interrupted while lines flow, twice: no line twice, none skipped, whatever the moment."""
+    log = [f'{i} ünïcode line' for i in range(3000)]
+    path = tmp_path / 'tail.json'
+    printed: list[str] = []
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(JOB, log, pace=3000)
+        for _round in range(2):
+            proc = spawn('tail', JOB, '--json', '--checkpoint-file', str(path), url=agent.url)
+            try:
+                assert proc.stdout is not None
+                for _ in range(300):
+                    printed.append(proc.stdout.readline())
+                proc.send_signal(signum)
+                rest, err = finish(proc)
+            finally:
+                proc.kill()
+            assert proc.returncode == status, err
+            assert 'Traceback' not in err and 'lines in' in err, 'the summary, as on Ctrl-C'
+            printed += rest.splitlines(keepends=True)
+        done = run('tail', JOB, '--json', '--checkpoint-file', str(path), url=agent.url)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in printed + done.stdout.splitlines()]
+    lines = [r for r in records if 'line' in r]
+    assert [r['line'] for r in lines] == log
+    assert [r['seq'] for r in lines] == list(range(len(log))), '--json seq goes on across restarts'
+
+
+def test_follow_keeps_a_checkpoint_file_too(tmp_path: Path) -> None:
+    path = tmp_path / 'follow.json'
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job('job-f', [f'f{i}' for i in range(5)], fault='silence')
+        proc = spawn('follow', '--interval', '0.1', '--checkpoint-file', str(path), url=agent.url)
+        try:
+            first = read_until(proc, 'f4')
+            proc.send_signal(signal.SIGINT)
+            first += finish(proc)[0].splitlines()
+        finally:
+            proc.kill()
+        agent.add_job('job-f', [f'f{i}' for i in range(8)], fault='silence')
+        proc = spawn('follow', '--interval', '0.1', '--checkpoint-file', str(path), url=agent.url)
+        try:
+            second = read_until(proc, 'f7')
+            proc.send_signal(signal.SIGINT)
+            second += finish(proc)[0].splitlines()
+        finally:
+            proc.kill()
+    assert first + second == [f'[job-f] f{i}' for i in range(8)]
+
+
+def test_bad_checkpoint_files_are_one_line_usage_errors(tmp_path: Path) -> None:
+    path = tmp_path / 'tail.json'
+    secretish = 'sk-live-not-for-stderr'
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(JOB, ['a', 'b'])
+        agent.add_job('job-b', ['c'])
+        assert run('tail', JOB, '--checkpoint-file', str(path), url=agent.url).stdout == 'a\nb\n'
+        good = json.loads(path.read_text())
+        requests = len(agent.requests())
+        other = {'format': good['format'], 'jobs': {'job-b': good['jobs'][JOB]}}
+        forged = {'format': good['format'], 'jobs': {JOB: {'checkpoint': f'c1.3.{secretish}.{JOB}', 'lines': 1}}}
+        cases = {
+            f'{secretish} is no JSON': 'not JSON',
+            json.dumps({JOB: secretish}): 'not a checkpoint file',
+            json.dumps({'format': good['format'], 'jobs': {JOB: secretish}}): 'an entry is not',
+            json.dumps(other): "the entry of job 'job-b': it is a checkpoint of job",
+            json.dumps(forged): f"the entry of job '{JOB}': it is not a checkpoint",
+        }
+        for content, words in cases.items():
+            path.write_text(content)
+            out = run('tail', JOB, '--checkpoint-file', str(path), url=agent.url)
+            assert (out.returncode, out.stdout) == (2, ''), out.stderr
+            assert len(out.stderr.splitlines()) == 1 and words in out.stderr, out.stderr
+            assert out.stderr.startswith(f'synapse-agent-rs tail: --checkpoint-file {path}: ')
+            assert secretish not in out.stderr and 'Traceback' not in out.stderr
+            assert path.read_text() == content, 'a bad file is left as it is'
+        assert len(agent.requests()) == requests, 'usage errors come before any I/O'
+        unwritable = run('tail', JOB, '--checkpoint-file', str(tmp_path / 'no-such-dir' / 'f.json'), url=agent.url)
+        assert unwritable.returncode == 2 and 'cannot write it (No such file or directory)' in unwritable.stderr
+        path.write_text('')  # an empty file: no checkpoints yet
+        assert run('tail', JOB, '--checkpoint-file', str(path), url=agent.url).stdout == 'a\nb\n'
+
+
+def test_a_checkpoint_file_that_cannot_be_written_any_more_stops_with_one_line(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / 'state'
+    folder.mkdir()
+    with FakeAgent(TOKEN) as agent:
+        agent.add_job(JOB, [f'line {i}' for i in range(100_000)], pace=200)
+        proc = spawn(
+            'tail', JOB, '--checkpoint-file', str(folder / 'f.json'), '--checkpoint-interval', '0.05', url=agent.url
+        )
+        try:
+            read_until(proc, 'line 5')
+            shutil.rmtree(folder)  # the next save cannot create its temporary file
+            _, err = finish(proc)
+        finally:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert f'--checkpoint-file {folder / "f.json"}: cannot write it (No such file or directory)' in err
+    assert 'Traceback' not in err and 'Exception ignored' not in err
+
+
+def test_checkpoint_file_and_parquet_together_are_a_usage_error(agent: FakeAgent, tmp_path: Path) -> None:
+    out = run(
+        'tail',
+        'job-a',
+        '--parquet',
+        str(tmp_path / 'a.parquet'),
+        '--checkpoint-file',
+        str(tmp_path / 'a.json'),
+        url=agent.url,
+    )
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and '--parquet' in out.stderr
+    assert not any(r['path'].endswith('/logs/') or 'stream' in r['path'] for r in agent.requests())

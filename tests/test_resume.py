@@ -499,3 +499,33 @@ def test_a_stream_from_a_checkpoint_retries_its_first_connection(fake_agent: Fak
     rest = client.tail_job_logs(JOB, resume=FAST, resume_from=checkpoint)
     assert text(first) + text(list(rest)) == TEXT
     assert rest.resumes == 1
+
+
+class _InterruptOnce(logging.Handler):
+    """Ctrl-C arriving while the first resume record is written."""
+
+    fired = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_a_resume_record_is_logged_is_raised_and_loses_nothing(fake_agent: FakeAgent) -> None:
+    fake_agent.add_job(JOB, LOG, connections=[{'drop_after_messages': 5}])
+    handler = _InterruptOnce()
+    logger = logging.getLogger('synapse_agent_rs')
+    logger.addHandler(handler)
+    got: list[str] = []
+    try:
+        with AgentClient(fake_agent.url, TOKEN) as client, client.tail_many([JOB], resume=FAST) as stream:
+            lines = iter(stream)
+            with pytest.raises(KeyboardInterrupt):
+                for _, line in lines:
+                    got.append(line)
+            got += [line for _, line in lines]
+    finally:
+        logger.removeHandler(handler)
+    assert handler.fired
+    assert text(got) == TEXT

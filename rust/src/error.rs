@@ -137,11 +137,11 @@ impl Error {
     fn is_tls(&self) -> bool {
         let mut at: Option<&(dyn std::error::Error + 'static)> = self.source_error().map(|e| e as _);
         while let Some(e) = at {
-            if e.downcast_ref::<rustls::Error>().is_some() {
+            if is_rustls(e) {
                 return true;
             }
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+                if io.get_ref().is_some_and(|inner| is_rustls(inner)) {
                     return true;
                 }
             }
@@ -382,6 +382,18 @@ pub fn sanitize(text: &str, secrets: &Secrets) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// Whether `e` is a `rustls` error. The fuzz build compiles this module alone, without rustls
+/// (`cargo fuzz` sets `cfg(fuzzing)`); nothing it fuzzes builds a TLS error.
+#[cfg(not(fuzzing))]
+fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<rustls::Error>().is_some()
+}
+
+#[cfg(fuzzing)]
+fn is_rustls(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
 }
 
 #[cfg(test)]

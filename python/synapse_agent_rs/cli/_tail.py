@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -10,11 +11,13 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from types import FrameType
 from typing import TextIO
 
 from synapse_agent_rs._core import ManyStream
+from synapse_agent_rs.cli._checkpoint import CheckpointFileError, Keeper, Terminated
 from synapse_agent_rs.cli._output import colour_wanted, is_terminal, plural, table, visible
 from synapse_agent_rs.clients.exceptions import ClientConnectionError, ClientError
 
@@ -22,6 +25,7 @@ PROG = 'synapse-agent-rs'
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 FATAL_LISTING_STATUSES = frozenset({400, 401, 403, 404, 407})
 """Job-listing failures that retrying cannot fix: a refused token, or a URL that is no agent's."""
@@ -31,6 +35,7 @@ HINTS = {
     403: 'the agent token is not allowed to do this (SYNAPSE_AGENT_TOKEN or --token-file)',
     404: "check the job id ('synapse-agent-rs jobs' lists the jobs)",
     408: 'the agent did not answer in time: raise --timeout, or check the network',
+    409: "nothing was printed twice; to print the job's log again from its start, tail it without its checkpoint",
     429: 'a limit was reached (--max-lines, --max-bytes): raise it, or leave it unset',
 }
 """What to do, by status code, after an error's message."""
@@ -82,6 +87,8 @@ class Printer:
         self.terminal = is_terminal(out) and not as_json
         self.colour = self.terminal and colour_wanted(out)
         self.prefixes: dict[str, str] = {}
+        self.first_seq: Mapping[str, int] = {}
+        """Lines of each job's log printed by an earlier run (``--checkpoint-file``)."""
 
     def _prefix(self, job: str) -> str:
         found = self.prefixes.get(job)
@@ -96,8 +103,8 @@ class Printer:
         return found
 
     def batch(self, job: str, lines: list[str]) -> None:
-        seq = self.lines[job]
-        self.lines[job] = seq + len(lines)
+        seq = self.first_seq.get(job, 0) + self.lines[job]
+        self.lines[job] += len(lines)
         if self.as_json:
             text = ''.join(
                 json.dumps({'job_id': job, 'seq': seq + i, 'line': line}, ensure_ascii=False) + '\n'
@@ -124,6 +131,29 @@ class Printer:
             sys.stderr.write(f'{PROG}: {error_text(error, job)}\n')
 
 
+class _ResumeReport(logging.Handler):
+    """Each resume attempt (the package logger's warnings) as one line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f'{PROG}: {visible(record.getMessage())}\n')
+        except Exception:
+            self.handleError(record)
+
+
+def report_resumes() -> None:
+    """Shows resume attempts (job, attempt, reason) on stderr, one line each, unless logging
+    is configured already (then the package logger's records go where it says).
+
+    The core writes these records from inside the stream's ``next()``; a Ctrl-C (or SIGTERM)
+    landing in the logging code is raised from ``next()`` once the item is kept, so it is
+    handled like any other.
+    """
+    logger = logging.getLogger('synapse_agent_rs')
+    if not logger.hasHandlers():
+        logger.addHandler(_ResumeReport(logging.WARNING))
+
+
 def listing_change(error: ClientError | None) -> tuple[str, bool]:
     """`follow`: the stderr line for a change of the job listing's state, and whether it is fatal."""
     prefix = 'synapse-agent-rs: follow:'
@@ -139,38 +169,58 @@ def listing_change(error: ClientError | None) -> tuple[str, bool]:
     return f'{prefix} cannot list the jobs: {error_text(error)}{hint}', True
 
 
-def run(stream: ManyStream, printer: Printer, *, follow: bool) -> int:
+def run(stream: ManyStream, printer: Printer, *, follow: bool, keeper: Keeper | None = None) -> int:
     """Prints everything `stream` yields; Ctrl-C closes it and prints a summary on stderr.
 
     With `follow`, each change of the job listing's state is one line on stderr; a failure
-    that retrying cannot fix (401, 403, 404, 407, 400) ends the command with exit 1.
+    that retrying cannot fix (401, 403, 404, 407, 400) ends the command with exit 1. With a
+    `keeper` (``--checkpoint-file``), each job's checkpoint is noted right after its lines are
+    printed, and saved periodically and at the end, after stdout was flushed.
     """
     start = time.monotonic()
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
+    section: Callable[[], AbstractContextManager[None]] = keeper.section if keeper is not None else nullcontext
+    if keeper is not None:
+        printer.first_seq = {job: keeper.lines(job) for job in keeper.entries}
+    flushed = False
     try:
         with stream:
+            if keeper is not None:
+                keeper.start(printer.out)
             for job, item in stream.events():
-                if job is None:  # the job listing (follow): failing, or working again
-                    line, fatal = listing_change(item if isinstance(item, ClientError) else None)
-                    printer.out.flush()
-                    sys.stderr.write(line + '\n')
-                    if fatal:
-                        return EXIT_FAILED
-                elif isinstance(item, list):
-                    printer.batch(job, item)
-                else:
-                    printer.end(job, item)
-    except KeyboardInterrupt:
-        interrupted = True
+                with section():
+                    if job is None:  # the job listing (follow): failing, or working again
+                        line, fatal = listing_change(item if isinstance(item, ClientError) else None)
+                        printer.out.flush()
+                        sys.stderr.write(line + '\n')
+                        if fatal:
+                            return EXIT_FAILED
+                    elif isinstance(item, list):
+                        printer.batch(job, item)
+                        if keeper is not None:
+                            keeper.note(job, stream.checkpoint(job), printer.first_seq.get(job, 0) + printer.lines[job])
+                    else:
+                        printer.end(job, item)
+    except KeyboardInterrupt as e:
+        interrupted = e
+    except CheckpointFileError as e:
+        assert keeper is not None
+        keeper.failure = str(e)
     except BrokenPipeError:
         # The reader of stdout left (`| head`): stop quietly, as Unix tools do.
         sys.stderr.close()
         return EXIT_OK
     finally:
+        if keeper is not None:
+            keeper.stop()
         try:
             printer.out.flush()
+            flushed = True
         except BrokenPipeError:
             pass
+        finally:
+            if keeper is not None:
+                keeper.close(flushed=flushed)
     ended = stream.ended
     failed = {job: e for job, e in ended.items() if e is not None}
     if interrupted or follow:
@@ -181,8 +231,11 @@ def run(stream: ManyStream, printer: Printer, *, follow: bool) -> int:
         if waiting := len(stream.waiting):
             more = plural(waiting, 'more listed job')
             sys.stderr.write(f'{PROG}: {more} waited for a slot (--max-followed)\n')
+    if keeper is not None and keeper.failure is not None:
+        sys.stderr.write(f'{PROG}: --checkpoint-file {visible(keeper.path)}: {keeper.failure}\n')
+        return EXIT_FAILED
     if interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -155,19 +155,30 @@ impl Reader {
                     };
                     return Ok(Step::Item(PyTuple::new(py, [py.None(), outcome])?.into_any().unbind()));
                 }
-                Next::Item(mut item) => match logged_event(py, &mut item) {
-                    Event::Batch(batch) => {
-                        let job = PyString::new(py, &item.job).unbind();
-                        let (key, marks, name) = (item.key, item.marks, item.job);
-                        self.current = Some(Current { key, job, batch, pos: 0, marks, name });
-                    }
-                    Event::End(outcome) => {
-                        let (job, outcome) = self.note_end(py, &item.job, outcome)?;
-                        if view == View::Events {
-                            return Ok(Step::Item(PyTuple::new(py, [job.into_any(), outcome])?.into_any().unbind()));
+                Next::Item(mut item) => {
+                    let (event, interrupt) = logged_event(py, &mut item);
+                    match event {
+                        Event::Batch(batch) => {
+                            let job = PyString::new(py, &item.job).unbind();
+                            let (key, marks, name) = (item.key, item.marks, item.job);
+                            self.current = Some(Current { key, job, batch, pos: 0, marks, name });
+                        }
+                        Event::End(outcome) => {
+                            let (job, outcome) = self.note_end(py, &item.job, outcome)?;
+                            if let Some(e) = interrupt {
+                                return Err(e); // the end is in `.ended`
+                            }
+                            if view == View::Events {
+                                let pair = PyTuple::new(py, [job.into_any(), outcome])?;
+                                return Ok(Step::Item(pair.into_any().unbind()));
+                            }
                         }
                     }
-                },
+                    // Kept as the batch being drained: the next step hands it out.
+                    if let Some(e) = interrupt {
+                        return Err(e);
+                    }
+                }
             }
         }
     }
@@ -227,27 +238,35 @@ impl Reader {
     }
 }
 
-/// The event of an item, its stream's records written first.
-fn logged_event(py: Python<'_>, item: &mut crate::stream::many::Item) -> Event {
-    if let Some(notes) = item.notes.take() {
-        log_notes(py, &item.job, notes);
-    }
-    std::mem::replace(&mut item.event, Event::End(Ok(())))
+/// The event of an item, its stream's records written first, and a KeyboardInterrupt (or
+/// another `BaseException` that is no `Exception`) raised while writing them, to raise once the
+/// event is kept.
+fn logged_event(py: Python<'_>, item: &mut crate::stream::many::Item) -> (Event, Option<PyErr>) {
+    let interrupt = item.notes.take().and_then(|notes| log_notes(py, &item.job, notes));
+    (std::mem::replace(&mut item.event, Event::End(Ok(()))), interrupt)
 }
 
 /// Writes a stream's records (resume attempts) under the `synapse_agent_rs` logger.
-fn log_notes(py: Python<'_>, job: &str, notes: Vec<(Level, String)>) {
+/// A handler's own failure is reported as unraisable; a KeyboardInterrupt (any error that is no
+/// `Exception`) is returned, so Ctrl-C during logging is never lost.
+fn log_notes(py: Python<'_>, job: &str, notes: Vec<(Level, String)>) -> Option<PyErr> {
     let logger = py.import("logging").and_then(|logging| logging.call_method1("getLogger", ("synapse_agent_rs",)));
-    let Ok(logger) = logger else { return };
+    let Ok(logger) = logger else { return None };
+    let mut interrupt = None;
     for (level, message) in notes {
         let method = match level {
             Level::Info => "info",
             Level::Warning => "warning",
         };
         if let Err(e) = logger.call_method1(method, (format!("log stream of job {job}: {message}"),)) {
-            e.write_unraisable(py, None);
+            if e.is_instance_of::<pyo3::exceptions::PyException>(py) {
+                e.write_unraisable(py, None);
+            } else {
+                interrupt.get_or_insert(e);
+            }
         }
     }
+    interrupt
 }
 
 /// The methods both classes share, on their `Reader`.
