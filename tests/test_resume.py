@@ -529,3 +529,17 @@ def test_ctrl_c_while_a_resume_record_is_logged_is_raised_and_loses_nothing(fake
         logger.removeHandler(handler)
     assert handler.fired
     assert text(got) == TEXT
+
+
+def test_reconnects_wait_for_a_connection_slot(fake_agent: FakeAgent) -> None:
+    """Reconnects go through the `max_connecting` gate too, and each frees its slot."""
+    jobs = [f'gated-{i}' for i in range(6)]
+    for job in jobs:
+        fake_agent.add_job(job, LOG, connections=[{'drop_after_messages': 3}, {'drop_after_messages': 9}])
+    with AgentClient(fake_agent.url, TOKEN) as client:
+        stream = client.tail_many(jobs, max_connecting=1, resume=FAST)
+        got: dict[str, list[str]] = {job: [] for job in jobs}
+        for job, line in stream:
+            got[job].append(line)
+    assert stream.failures == {}
+    assert all(text(lines) == TEXT for lines in got.values())

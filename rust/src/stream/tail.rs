@@ -59,13 +59,7 @@ pub fn start_on(spec: TailSpec, (tx, consumer): (Producer, Consumer), gate: Opti
     let ledger = Arc::new(Ledger::new(enabled, spec.resume_from.unwrap_or_else(Position::start)));
     let mut track = Track::new(Arc::clone(&ledger));
     let task = runtime::spawn(async move {
-        if let Some(gate) = gate {
-            // NOTE: the gate is never closed, so acquiring fails only if it were; then go on ungated.
-            if let Ok(slot) = gate.acquire_owned().await {
-                tx.on_open(Box::new(move || drop(slot)));
-            }
-        }
-        let outcome = resume(&spec, &tx, &mut track).await;
+        let outcome = resume(&spec, &tx, &mut track, gate.as_ref()).await;
         let outcome = outcome.map_err(|e| match e {
             e @ Error::ReplayMismatch { .. } => e,
             e => e.context(&format!("job {}", spec.job_id)),
@@ -76,14 +70,24 @@ pub fn start_on(spec: TailSpec, (tx, consumer): (Producer, Consumer), gate: Opti
     Tail { consumer, job_id, requested, ledger, task }
 }
 
-/// Runs connections until the stream ends, fails for good, or the policy gives up.
-async fn resume(spec: &TailSpec, tx: &Producer, track: &mut Track) -> Result<()> {
+/// Runs connections until the stream ends, fails for good, or the policy gives up. Every
+/// connection, a reconnect too, waits for a slot of the `gate`, held until it is established
+/// or has failed: after an agent restart, a thousand streams reconnect a few at a time.
+async fn resume(spec: &TailSpec, tx: &Producer, track: &mut Track, gate: Option<&Arc<Semaphore>>) -> Result<()> {
     let mut attempt = 0u32;
     let mut outage: Option<Instant> = None;
     let mut progress = track.queued_bytes();
     loop {
+        if let Some(gate) = gate {
+            // NOTE: the gate is never closed, so acquiring fails only if it were; then go on ungated.
+            if let Ok(slot) = Arc::clone(gate).acquire_owned().await {
+                tx.on_open(Box::new(move || drop(slot)));
+            }
+        }
         track.connecting();
-        let error = match run(spec, tx, track, attempt > 0).await.and_then(|()| track.ended(&spec.job_id)) {
+        let outcome = run(spec, tx, track, attempt > 0).await;
+        tx.opened(); // frees the slot if this connection failed before it was established
+        let error = match outcome.and_then(|()| track.ended(&spec.job_id)) {
             Ok(()) => return Ok(()),
             Err(error) => error,
         };
