@@ -139,6 +139,11 @@ fn reader<'a>(source: &'a Source, py: Python<'_>) -> Option<std::sync::MutexGuar
     }
 }
 
+/// [`reader`] where only a bulk source can be: an error, never a panic, if that ever broke.
+fn bulk_reader<'a>(source: &'a Source, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'a, Reader>> {
+    reader(source, py).ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("not a bulk stream's Arrow view"))
+}
+
 impl State {
     /// Copies what is ready into the builder, without waiting.
     fn pull(&mut self, py: Python<'_>) -> PyResult<Pulled> {
@@ -181,7 +186,7 @@ impl State {
 
     fn pull_many(&mut self, py: Python<'_>) -> PyResult<Pulled> {
         let many = {
-            let mut reader = reader(&self.source, py).expect("a bulk source");
+            let mut reader = bulk_reader(&self.source, py)?;
             // Lines left by the line views come first.
             if let Some((key, job, batch, pos)) = reader.take_current(py) {
                 self.current = Some(Current { key, job: Arc::from(job), batch, pos });
@@ -215,7 +220,7 @@ impl State {
                     Event::Batch(batch) => self.current = Some(Current { key: item.key, job: item.job, batch, pos: 0 }),
                     Event::End(outcome) => {
                         self.seqs.remove(&item.key);
-                        self.reader(py).expect("a bulk source").note_end(py, &item.job, outcome)?;
+                        bulk_reader(&self.source, py)?.note_end(py, &item.job, outcome)?;
                     }
                 },
             }
@@ -272,8 +277,8 @@ impl State {
                     waiter.wait_for(lines, t);
                 }) as Wait
             }),
-            Source::Many(_) => {
-                let many = Arc::clone(self.reader(py).expect("a bulk source").many());
+            Source::Many(s) => {
+                let many = Arc::clone(s.get().lock(py).many());
                 Some(Box::new(move |t| {
                     many.wait(t);
                 }))
