@@ -316,8 +316,7 @@ pub struct Track {
     origin: Position,
     /// The reader saw a failure that must not be retried (a WebSocket close code, say).
     pub no_retry: bool,
-    /// A connection of this stream was established once, or it starts from a checkpoint
-    /// (resuming starts from then on).
+    /// A connection of this stream was established once (resuming starts from then on).
     pub established: bool,
     /// Totals of the connections before the current one.
     pub lines: u64,
@@ -337,9 +336,7 @@ impl Track {
             replay: None,
             origin,
             no_retry: false,
-            // A stream that starts from a checkpoint continues one that was established (in
-            // this process or another): its first connection is resumed like any later one.
-            established: origin.bytes > 0,
+            established: false,
             lines: 0,
             messages: 0,
             bytes: 0,

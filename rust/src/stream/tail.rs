@@ -93,7 +93,10 @@ async fn resume(spec: &TailSpec, tx: &Producer, track: &mut Track, gate: Option<
         };
         // Resuming continues a stream: a fresh stream's first connection that fails (a wrong
         // URL, a stopped agent) raises at once, as without resume; one from a checkpoint retries.
-        let Some(policy) = spec.resume.filter(|_| track.established) else { return Err(error) };
+        // A stream from a checkpoint continues one that was established (here or in another
+        // process): its first connection is resumed like any later one.
+        let continues = track.established || spec.resume_from.is_some();
+        let Some(policy) = spec.resume.filter(|_| continues) else { return Err(error) };
         if track.queued_bytes() > progress {
             // New lines came since the last failure: a new outage starts.
             (attempt, outage, progress) = (0, None, track.queued_bytes());
